@@ -1,0 +1,44 @@
+# wirewatch: `make run` ingests the bundled samples, `make test` runs the test suite.
+# Both create .venv with the pinned dependencies first (Python 3.11, no other set-up needed).
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= out
+SOURCES ?= config/sources.yaml
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint bench lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv with the pinned dependencies
+
+run: $(STAMP) ## run the batch job on the bundled samples into out/ and print its summary
+	$(PY) -m pipelines.batch --sources $(SOURCES) --output $(OUT)
+
+test: $(STAMP) ## run the whole test suite (unit, end-to-end, corpus conformance)
+	$(PY) -m pytest
+
+lint: $(STAMP) ## ruff over the code
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP) ## run the benchmarks under bench/ (ratios against an in-session baseline)
+	$(PY) -m bench
+
+lock: ## re-resolve requirements.in + requirements-dev.in into requirements.lock
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/pip install --quiet -r requirements.in -r requirements-dev.in
+	{ echo "# Full pinned set for .venv (runtime + test tools), from requirements.in + requirements-dev.in on Python 3.11."; \
+	  echo "# Regenerate: make lock"; .lockvenv/bin/pip freeze --all --exclude-editable | grep -v '^pip=='; } > requirements.lock
+	rm -rf .lockvenv
+
+clean: ## remove .venv, out/ and caches
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache build *.egg-info

@@ -1,0 +1,179 @@
+"""Batch ingest job: sources -> fetch -> parse -> normalize -> dedup -> tag -> validate -> storage.
+
+Reads the sources file, turns every feed item and wire dispatch into a normalized,
+tagged, schema-valid event record, and writes events, duplicates and rejects as JSON
+Lines under ``OUTPUT/<dataset>/dt=YYYY-MM-DD/`` plus a manifest ``OUTPUT/runs/RUN_ID.json``.
+
+Locally, on the DirectRunner::
+
+    python -m pipelines.batch --sources config/sources.yaml --output out/
+    python -m pipelines.batch --sources config/sources.yaml --output out/ \\
+        --direct_running_mode multi_processing --direct_num_workers 2
+
+On Dataflow (workers install the package from setup.py)::
+
+    python -m pipelines.batch --sources config/sources.yaml --output gs://BUCKET/wirewatch \\
+        --runner DataflowRunner --project PROJECT --region REGION \\
+        --temp_location gs://BUCKET/tmp --setup_file ./setup.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import uuid
+from datetime import datetime
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.dedup import DedupExact
+from transforms.fetch import FetchFn
+from transforms.manifest import (
+    RunInfo,
+    WriteManifest,
+    duplicate_count_keys,
+    event_count_keys,
+    format_summary,
+    manifest_path,
+    reject_count_keys,
+)
+from transforms.model import Source, reject_from_dead_letter, rfc3339, utc_now
+from transforms.normalize import NormalizeFn
+from transforms.parse import ParseFn
+from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
+from transforms.tag import TagFn
+from transforms.validate import ValidateFn
+from transforms.write import WriteDataset, read_text
+
+
+def _guarded(pcoll: beam.PCollection, stage: str, label: str, fn: beam.DoFn, run: RunInfo, rejects: list) -> Any:
+    """Apply ``fn`` with Beam's dead-letter output; failures become reject records of ``stage``."""
+    good, bad = pcoll | label >> beam.ParDo(fn).with_exception_handling()
+    rejects.append(bad | f"{label}Rejects" >> beam.Map(reject_from_dead_letter, stage, run.run_id, run.started_at))
+    return good
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline, sources: list[Source], run: RunInfo, topics_path: str | None = None
+) -> dict[str, beam.PCollection]:
+    """Add the batch graph to ``pipeline``; return its datasets and the manifest path, for tests."""
+    ingested_at = datetime.fromisoformat(run.started_at.replace("Z", "+00:00"))
+    rejects: list[beam.PCollection] = []
+
+    documents = _guarded(
+        pipeline | "Sources" >> beam.Create(sources), "sources", "ExpandSources", ExpandSourcesFn(), run, rejects
+    )
+    payloads = _guarded(documents, "fetch", "Fetch", FetchFn(), run, rejects)
+    items = _guarded(payloads, "parse", "Parse", ParseFn(), run, rejects)
+    records = _guarded(items, "normalize", "Normalize", NormalizeFn(run.run_id, ingested_at), run, rejects)
+    deduped = records | "DedupExact" >> DedupExact()
+    tagged = _guarded(deduped["events"], "tag", "Tag", TagFn(topics_path), run, rejects)
+    events = _guarded(tagged, "validate", "ValidateEvents", ValidateFn("event"), run, rejects)
+    duplicates = _guarded(deduped["duplicates"], "validate", "ValidateDuplicates", ValidateFn("duplicate"), run, rejects)
+    all_rejects = rejects | "AllRejects" >> beam.Flatten()
+
+    files = [
+        events | "WriteEvents" >> WriteDataset(run.output, "events", run.dt, run.run_id),
+        duplicates | "WriteDuplicates" >> WriteDataset(run.output, "duplicates", run.dt, run.run_id),
+        all_rejects | "WriteRejects" >> WriteDataset(run.output, "rejects", run.dt, run.run_id),
+    ]
+    count_keys = (
+        documents | "CountDocuments" >> beam.Map(lambda d: ("documents", d.source.id)),
+        items | "CountItems" >> beam.Map(lambda i: ("parsed", i.source.id)),
+        events | "CountEvents" >> beam.FlatMap(event_count_keys),
+        duplicates | "CountDuplicates" >> beam.FlatMap(duplicate_count_keys),
+        all_rejects | "CountRejects" >> beam.FlatMap(reject_count_keys),
+        payloads | "CountFetched" >> beam.Map(lambda _: ("stage", "fetched")),
+        records | "CountNormalized" >> beam.Map(lambda _: ("stage", "normalized")),
+        tagged | "CountTagged" >> beam.Map(lambda _: ("stage", "tagged")),
+    ) | "AllCounts" >> beam.Flatten()
+    manifest = (count_keys, files | "AllFiles" >> beam.Flatten()) | "WriteManifest" >> WriteManifest(run)
+    return {"events": events, "duplicates": duplicates, "rejects": all_rejects, "manifest": manifest}
+
+
+def _beam_option_classes() -> list[type]:
+    found, stack = [], [PipelineOptions]
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            found.append(sub)
+            stack.append(sub)
+    return found
+
+
+def unknown_beam_args(args: list[str]) -> list[str]:
+    """Arguments no Beam option understands: Beam only warns about them, we refuse them."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    for cls in _beam_option_classes():
+        try:
+            cls._add_argparse_args(parser)
+        except argparse.ArgumentError:
+            continue  # an option registered twice by two classes
+    _, unknown = parser.parse_known_args(args)
+    return unknown
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.batch",
+        description="wirewatch batch ingest: feeds and wire dispatches -> validated event records.",
+        epilog="Any standard Beam option is accepted too (--runner, --direct_running_mode, "
+        "--direct_num_workers, --temp_location, ...).",
+    )
+    parser.add_argument("--sources", required=True, help="YAML sources file (see config/sources.yaml)")
+    parser.add_argument("--output", required=True, help="output folder or gs:// prefix")
+    parser.add_argument("--run-id", "--run_id", dest="run_id", help="run id (default: UTC time + random suffix)")
+    parser.add_argument("--topics", default=None, help="topic taxonomy YAML (default: the bundled config/topics.yaml)")
+    return parser.parse_known_args(argv)
+
+
+def new_run_id(started: datetime) -> str:
+    return f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Validate options and sources, run the job, print the summary; return the exit status."""
+    args, beam_args = parse_args(argv)
+    unknown = unknown_beam_args(beam_args)
+    if unknown:
+        print(f"error: unknown option(s) {' '.join(unknown)}; see --help for wirewatch and Beam options", file=sys.stderr)
+        return 2
+    try:
+        sources = load_sources(args.sources)
+    except SourcesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    started = utc_now()
+    output = args.output.rstrip("/") or "/"
+    run_info = RunInfo(
+        run_id=args.run_id or new_run_id(started),
+        started_at=rfc3339(started),
+        output=output,
+        sources_file=args.sources,
+        source_ids=tuple(s.id for s in sources),
+        options={"beam_args": beam_args, "topics": args.topics},
+    )
+    options = PipelineOptions(beam_args)
+    with beam.Pipeline(options=options) as pipeline:
+        build_pipeline(pipeline, sources, run_info, args.topics)
+    manifest = json.loads(read_text(manifest_path(output, run_info.run_id)))
+    print(format_summary(manifest))
+    if not manifest["balanced"]:
+        print("error: counts do not add up (items read != events + duplicates + rejects)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main() -> None:
+    logging.getLogger().setLevel(logging.WARNING)
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""JSON Schemas for wirewatch's records and configuration, shipped as package data.
+
+Workers load them through ``importlib.resources`` so the same code works from a source
+checkout, an installed wheel, or a Dataflow worker built with ``--setup_file``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+
+@functools.lru_cache(maxsize=None)
+def load_schema(name: str) -> dict[str, Any]:
+    """The parsed schema ``schemas/<name>.schema.json``."""
+    text = resources.files(__name__).joinpath(f"{name}.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@functools.lru_cache(maxsize=None)
+def validator(name: str) -> jsonschema.protocols.Validator:
+    """A compiled 2020-12 validator for ``name``, with format checks on."""
+    schema = load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def error_path(error: jsonschema.ValidationError, root: str = "") -> str:
+    """A readable path to the failing value, e.g. ``sources[2].id``."""
+    path = root
+    for part in error.absolute_path:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def first_error(name: str, document: Any, root: str = "") -> str | None:
+    """The clearest validation error of ``document`` against schema ``name``, or None."""
+    best = jsonschema.exceptions.best_match(validator(name).iter_errors(document))
+    if best is None:
+        return None
+    return f"{error_path(best, root)}: {best.message}"

@@ -1,0 +1,147 @@
+"""Normalize stage: canonical URLs, clean text, dates, language and deterministic ids."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from transforms.model import ParsedItem, ParseError, Source
+from transforms.normalize import canonical_url, clean_text, content_hash, detect_language, normalize_item
+
+SOURCE = Source(id="test-feed", url="/dev/null", name="Test feed")
+INGESTED = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("HTTPS://Example.COM:443/a/b?utm_source=x&id=2&fbclid=zz#frag", "https://example.com/a/b?id=2"),
+        ("http://example.com:80", "http://example.com/"),
+        ("http://example.com:8080/x?b=2&a=1", "http://example.com:8080/x?a=1&b=2"),
+        ("https://www.google.com/url?rct=j&url=https://news.example.org/story%3Fid%3D5&ct=ga",
+         "https://news.example.org/story?id=5"),
+        ("https://example.com/path?gclid=1&utm_medium=rss", "https://example.com/path"),
+        ("ftp://example.com/file", None),
+        ("not a url", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_canonical_url(raw: str | None, expected: str | None) -> None:
+    assert canonical_url(raw) == expected
+
+
+def test_clean_text_strips_html_and_decodes_entities() -> None:
+    raw = "<p>Kim&nbsp;Jong Un <b>meets</b> Putin &amp; Lavrov</p><script>evil()</script>"
+    assert clean_text(raw) == "Kim Jong Un meets Putin & Lavrov"
+
+
+def test_clean_text_keeps_paragraphs_in_bodies() -> None:
+    raw = "<p>First  paragraph\nwraps.</p><p>Second.</p><br/>Third"
+    assert clean_text(raw, paragraphs=True) == "First paragraph wraps.\n\nSecond.\n\nThird"
+
+
+def test_clean_text_is_nfc_and_drops_control_characters() -> None:
+    decomposed = "Cor\u0065\u0301e du Nord\u200b\x07"
+    assert clean_text(decomposed) == "Corée du Nord"
+
+
+def test_clean_text_of_markup_only_is_none() -> None:
+    assert clean_text("<p> </p>") is None
+    assert clean_text(None) is None
+
+
+def test_content_hash_ignores_case_punctuation_and_markup() -> None:
+    a = content_hash("North Korea fires missile", "Seoul said on Tuesday...")
+    b = content_hash("NORTH KOREA FIRES MISSILE!", "  Seoul said on Tuesday ")
+    assert a == b
+    assert a != content_hash("North Korea fires missiles", "Seoul said on Tuesday")
+
+
+@pytest.mark.parametrize(
+    ("text", "hint", "expected"),
+    [
+        ("Le président ukrainien a affirmé jeudi que des soldats nord-coréens se préparaient", None, "fr"),
+        ("Военные из КНДР снова оказались в Курской области", None, "ru"),
+        ("Президент України підтвердив втрати північнокорейських військових", None, "uk"),
+        ("북한, 러시아에 군사 건설 인력 파견할 것으로 예상", None, "ko"),
+        ("North Korea fires a ballistic missile into the East Sea, Seoul says", "fr", "en"),
+        ("OK", "de", "de"),
+    ],
+)
+def test_detect_language(text: str, hint: str | None, expected: str) -> None:
+    assert detect_language(text, hint) == expected
+
+
+def item(**fields) -> ParsedItem:
+    base = {"source": SOURCE, "format": "rss", "location": "/tmp/feed.xml"}
+    return ParsedItem(**{**base, **fields})
+
+
+def test_normalize_item_builds_a_complete_record() -> None:
+    record = normalize_item(
+        item(
+            guid="urn:example:1",
+            url="https://Example.com/story?utm_campaign=x",
+            title="<b>Pyongyang</b> sends troops",
+            summary="Troops &amp; officers",
+            body="<p>One.</p><p>Two.</p>",
+            published_at=datetime(2024, 10, 17, 9, 30, 15, 123, tzinfo=timezone.utc),
+            language="en-US",
+        ),
+        "run-1",
+        INGESTED,
+    )
+    assert record["url"] == "https://example.com/story"
+    assert record["title"] == "Pyongyang sends troops"
+    assert record["summary"] == "Troops & officers"
+    assert record["body"] == "One.\n\nTwo."
+    assert record["published_at"] == "2024-10-17T09:30:15Z"
+    assert record["published_at_source"] == "feed"
+    assert record["ingested_at"] == "2026-11-23T12:00:00Z"
+    assert record["event_id"].startswith("ev_") and len(record["event_id"]) == 27
+    assert record["story_id"] == "st_" + record["event_id"][3:]
+
+
+def test_ids_are_deterministic_and_depend_on_identity() -> None:
+    a = normalize_item(item(guid="g1", title="T"), "run-1", INGESTED)
+    b = normalize_item(item(guid="g1", title="T changed"), "run-2", datetime(2030, 1, 1, tzinfo=timezone.utc))
+    c = normalize_item(item(guid="g2", title="T"), "run-1", INGESTED)
+    assert a["event_id"] == b["event_id"]
+    assert a["event_id"] != c["event_id"]
+
+
+def test_item_without_date_link_or_guid_is_kept_and_says_so() -> None:
+    record = normalize_item(item(title="Breaking: talks in Geneva", body="Short text."), "r", INGESTED)
+    assert record["published_at"] == "2026-11-23T12:00:00Z"
+    assert record["published_at_source"] == "ingested"
+    assert record["guid"] is None and record["url"] is None
+    # identity falls back to the content, so the same text gives the same id
+    again = normalize_item(item(title="Breaking: talks in Geneva", body="Short text."), "r2", INGESTED)
+    assert again["event_id"] == record["event_id"]
+
+
+def test_item_without_text_is_rejected() -> None:
+    with pytest.raises(ParseError) as err:
+        normalize_item(item(guid="x", title="<p></p>", body="  "), "r", INGESTED)
+    assert err.value.reason == "no_text"
+
+
+def test_future_dates_are_flagged_not_trusted_silently() -> None:
+    record = normalize_item(
+        item(title="From the future", published_at=datetime(2031, 1, 1, tzinfo=timezone.utc)), "r", INGESTED
+    )
+    assert "future_date" in record["flags"]
+
+
+def test_dispatch_dateline_goes_to_hints_for_the_tagger() -> None:
+    record = normalize_item(
+        item(format="dispatch", title="Lead", dateline_place="Bruxelles", dateline_country_name="Belgique",
+             published_at=datetime(2024, 10, 17, tzinfo=timezone.utc)),
+        "r",
+        INGESTED,
+    )
+    assert record["dateline"] == {"place": "Bruxelles", "country": None}
+    assert record["_hints"]["dateline_country_name"] == "Belgique"
+    assert record["published_at_source"] == "dispatch"

@@ -1,0 +1,137 @@
+"""Dedup stage (exact, within one run): same guid, same canonical URL or same content hash.
+
+Each key is applied in turn as a GroupByKey over *clusters*: a cluster is the record that
+currently represents a story plus the copies already folded into it. When two clusters
+meet on a key, the earliest-published representative wins and the loser, with its
+copies, is folded in, so a story absorbs copies through any of the keys of its
+representative. A copy that matches only a *folded* copy's URL or content (not the
+representative's) stays separate here; near-duplicate clustering catches those. No step
+holds more than one story's copies in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.model import SCHEMA_VERSION
+
+Record = dict[str, Any]
+
+
+@dataclass
+class Cluster:
+    """A story's representative record and the duplicate records folded into it."""
+
+    event: Record
+    duplicates: list[Record] = field(default_factory=list)
+
+
+def guid_key(record: Record) -> str | None:
+    """Guids that look globally unique (URLs, URNs, tag: URIs) match across sources;
+    short local ids ("12345") only within their own source, where they are unique."""
+    guid = record.get("guid")
+    if not guid:
+        return None
+    return f"guid:{guid}" if ":" in guid else f"guid:{record['source']['id']}:{guid}"
+
+
+def url_key(record: Record) -> str | None:
+    return f"url:{record['url']}" if record.get("url") else None
+
+
+def content_key(record: Record) -> str | None:
+    digest = record.get("_hints", {}).get("content_hash")
+    return f"content:{digest}" if digest else None
+
+
+# Applied in this order; the name is the ``reason`` a folded copy records.
+DEDUP_KEYS: tuple[tuple[str, Callable[[Record], str | None]], ...] = (
+    ("guid", guid_key),
+    ("url", url_key),
+    ("content_hash", content_key),
+)
+
+
+def precedence(record: Record) -> tuple[int, str, str]:
+    """Sort key for the winner: dated items before undated ones, then earliest, then id."""
+    undated = 1 if record["published_at_source"] == "ingested" else 0
+    return undated, record["published_at"], record["event_id"]
+
+
+def duplicate_record(record: Record, winner: Record, reason: str) -> Record:
+    """The duplicates-dataset record for ``record`` folded into ``winner``'s story."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": record["event_id"],
+        "story_id": winner["story_id"],
+        "duplicate_of": winner["story_id"],
+        "duplicate_of_event": winner["event_id"],
+        "reason": reason,
+        "similarity": 1.0,
+        "run_id": record["run_id"],
+        "source": record["source"],
+        "guid": record["guid"],
+        "url": record["url"],
+        "title": record["title"],
+        "published_at": record["published_at"],
+        "ingested_at": record["ingested_at"],
+        "location": record.get("location"),
+    }
+
+
+def merge_clusters(clusters: Iterable[Cluster], reason: str) -> Cluster:
+    """Fold clusters that share a key into the one whose representative came first."""
+    ordered = sorted(clusters, key=lambda c: precedence(c.event))
+    winner = ordered[0]
+    merged = Cluster(winner.event, list(winner.duplicates))
+    for loser in ordered[1:]:
+        merged.duplicates.append(duplicate_record(loser.event, winner.event, reason))
+        for dup in loser.duplicates:
+            merged.duplicates.append(
+                {**dup, "story_id": winner.event["story_id"], "duplicate_of": winner.event["story_id"],
+                 "duplicate_of_event": winner.event["event_id"]}
+            )
+    return merged
+
+
+def key_cluster(cluster: Cluster, key_fn: Callable[[Record], str | None]) -> tuple[str, Cluster]:
+    """Key by the dedup key, or by the event id when the record has none (it stays alone)."""
+    return key_fn(cluster.event) or f"self:{cluster.event['event_id']}", cluster
+
+
+class DedupExact(beam.PTransform):
+    """Records -> {'events': representatives, 'duplicates': folded copies}."""
+
+    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
+        clusters = records | "ToClusters" >> beam.Map(Cluster)
+        for reason, key_fn in DEDUP_KEYS:
+            clusters = (
+                clusters
+                | f"KeyBy_{reason}" >> beam.Map(key_cluster, key_fn)
+                | f"Group_{reason}" >> beam.GroupByKey()
+                | f"Merge_{reason}" >> beam.MapTuple(lambda _key, group, r=reason: merge_clusters(group, r))
+            )
+        outputs = clusters | "Split" >> beam.ParDo(_SplitClusters()).with_outputs(
+            _SplitClusters.DUPLICATES, main="events"
+        )
+        return {"events": outputs.events, "duplicates": outputs[_SplitClusters.DUPLICATES]}
+
+
+class _SplitClusters(beam.DoFn):
+    DUPLICATES = "duplicates"
+
+    def __init__(self) -> None:
+        self.events = Metrics.counter(self.__class__, "events")
+        self.duplicates = Metrics.counter(self.__class__, "duplicates")
+
+    def process(self, cluster: Cluster) -> Iterator[Any]:
+        self.events.inc()
+        yield cluster.event
+        for dup in cluster.duplicates:
+            self.duplicates.inc()
+            yield beam.pvalue.TaggedOutput(self.DUPLICATES, dup)

@@ -1,0 +1,164 @@
+"""Run manifest and summary: what a run read, produced and wrote, per source and per stage.
+
+The manifest is built from counts the pipeline itself computes (not from runner metrics,
+which some runners do not report), and it is written last, after every dataset file, so
+its presence says the run completed. It also checks the books: for every source,
+items read = events + duplicates + rejects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+
+from transforms.model import SCHEMA_VERSION, rfc3339, utc_now
+from transforms.write import FileSystems, write_text
+
+# Stages whose rejects are whole documents or sources, not parsed items: they count as read items.
+DOCUMENT_STAGES = ("sources", "fetch", "parse")
+
+CountKey = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the launcher knows about a run before it starts."""
+
+    run_id: str
+    started_at: str
+    output: str
+    sources_file: str
+    source_ids: tuple[str, ...]
+    options: dict[str, Any]
+
+    @property
+    def dt(self) -> str:
+        return self.started_at[:10]
+
+
+def manifest_path(output: str, run_id: str) -> str:
+    return FileSystems.join(output, "runs", f"{run_id}.json")
+
+
+def build_manifest(run: RunInfo, counts: Iterable[tuple[CountKey, int]], files: Iterable[str]) -> dict[str, Any]:
+    """The manifest document from (count key, n) pairs and the written file names."""
+    tally: Counter[CountKey] = Counter()
+    for key, n in counts:
+        tally[tuple(key)] += n
+    per_source: dict[str, dict[str, Any]] = {}
+    for sid in run.source_ids:
+        rejects_by_stage = {
+            key[2]: n for key, n in tally.items() if key[0] == "rejects" and key[1] == sid and len(key) == 3
+        }
+        doc_rejects = sum(n for stage, n in rejects_by_stage.items() if stage in DOCUMENT_STAGES)
+        entry = {
+            "documents": tally[("documents", sid)],
+            "items_read": tally[("parsed", sid)] + doc_rejects,
+            "events": tally[("events", sid)],
+            "duplicates": tally[("duplicates", sid)],
+            "rejects": sum(rejects_by_stage.values()),
+            "rejects_by_stage": dict(sorted(rejects_by_stage.items())),
+        }
+        entry["balanced"] = entry["items_read"] == entry["events"] + entry["duplicates"] + entry["rejects"]
+        per_source[sid] = entry
+    totals = {k: sum(s[k] for s in per_source.values()) for k in ("items_read", "events", "duplicates", "rejects")}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run.run_id,
+        "started_at": run.started_at,
+        "finished_at": rfc3339(utc_now()),
+        "sources_file": run.sources_file,
+        "output": run.output,
+        "options": run.options,
+        "totals": totals,
+        "balanced": all(s["balanced"] for s in per_source.values()),
+        "sources": per_source,
+        "stages": {key[1]: n for key, n in sorted(tally.items()) if key[0] == "stage"},
+        "duplicate_reasons": {key[1]: n for key, n in sorted(tally.items()) if key[0] == "dup_reason"},
+        "reject_reasons": {key[1]: n for key, n in sorted(tally.items()) if key[0] == "reject_reason"},
+        "topics": _ranked(tally, "topic"),
+        "countries": _ranked(tally, "country"),
+        "files": sorted(files),
+    }
+
+
+def _ranked(tally: Counter[CountKey], kind: str) -> dict[str, int]:
+    items = [(key[1], n) for key, n in tally.items() if key[0] == kind]
+    return dict(sorted(items, key=lambda kv: (-kv[1], kv[0])))
+
+
+def event_count_keys(record: dict[str, Any]) -> Iterator[CountKey]:
+    yield ("events", record["source"]["id"])
+    for topic in record.get("topics", []):
+        yield ("topic", topic["id"])
+    for country in record.get("countries", []):
+        yield ("country", country["code"])
+
+
+def duplicate_count_keys(record: dict[str, Any]) -> Iterator[CountKey]:
+    yield ("duplicates", record["source"]["id"])
+    yield ("dup_reason", record["reason"])
+
+
+def reject_count_keys(record: dict[str, Any]) -> Iterator[CountKey]:
+    yield ("rejects", record["source"]["id"], record["stage"])
+    yield ("reject_reason", record["reason"])
+
+
+def _write_manifest(_: Any, run: RunInfo, counts: list, files: list) -> Iterator[str]:
+    manifest = build_manifest(run, counts, files)
+    path = manifest_path(run.output, run.run_id)
+    write_text(path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    yield path
+
+
+class WriteManifest(beam.PTransform):
+    """(count keys, written file names) -> ``OUTPUT/runs/RUN_ID.json``, written once, last."""
+
+    def __init__(self, run: RunInfo) -> None:
+        super().__init__()
+        self.run = run
+
+    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+        count_keys, file_names = inputs
+        counts = count_keys | "Count" >> beam.combiners.Count.PerElement()
+        return (
+            count_keys.pipeline
+            | "Once" >> beam.Create([None])
+            | "Write"
+            >> beam.FlatMap(
+                _write_manifest,
+                self.run,
+                beam.pvalue.AsList(counts),
+                beam.pvalue.AsList(file_names),
+            )
+        )
+
+
+def format_summary(manifest: dict[str, Any]) -> str:
+    """The short end-of-run report a user reads in the terminal."""
+    lines = [f"wirewatch run {manifest['run_id']}  ({manifest['started_at']} -> {manifest['finished_at']})"]
+    width = max([len(s) for s in manifest["sources"]] + [6])
+    lines.append(f"  {'source':<{width}}  {'read':>6} {'events':>6} {'dups':>6} {'rejects':>7}")
+    for sid, s in manifest["sources"].items():
+        mark = "" if s["balanced"] else "  <- counts do not add up"
+        lines.append(
+            f"  {sid:<{width}}  {s['items_read']:>6} {s['events']:>6} {s['duplicates']:>6} {s['rejects']:>7}{mark}"
+        )
+    t = manifest["totals"]
+    lines.append(f"  {'total':<{width}}  {t['items_read']:>6} {t['events']:>6} {t['duplicates']:>6} {t['rejects']:>7}")
+    if manifest["reject_reasons"]:
+        lines.append("  rejects by reason: " + ", ".join(f"{k} {v}" for k, v in manifest["reject_reasons"].items()))
+    if manifest["duplicate_reasons"]:
+        lines.append("  duplicates by reason: " + ", ".join(f"{k} {v}" for k, v in manifest["duplicate_reasons"].items()))
+    lines.append("  topics: " + (", ".join(f"{k} {v}" for k, v in manifest["topics"].items()) or "none"))
+    top = list(manifest["countries"].items())[:12]
+    lines.append("  countries: " + (", ".join(f"{k} {v}" for k, v in top) or "none"))
+    lines.append(f"  output: {manifest['output']}  ({len(manifest['files'])} files)")
+    lines.append(f"  manifest: {manifest_path(manifest['output'], manifest['run_id'])}")
+    return "\n".join(lines)

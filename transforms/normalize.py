@@ -1,0 +1,272 @@
+"""Normalize stage: turn a ParsedItem into an event record with clean text, dates and ids.
+
+Everything here is deterministic for a given item (except the ingestion-time fallback,
+which is flagged), so re-running the same input yields the same ``event_id`` on any runner.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import html
+import re
+import unicodedata
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import apache_beam as beam
+import lxml.etree
+import lxml.html
+from apache_beam.metrics import Metrics
+
+from transforms.model import SCHEMA_VERSION, ParsedItem, ParseError, rfc3339, stable_id
+
+# Query parameters that only track the click, never select the content.
+TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "gclsrc", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "_ga", "_gl",
+     "ocid", "cmpid", "spm", "ito", "at_medium", "at_campaign", "ns_mchannel", "ns_source", "ns_campaign"}
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "__twitter", "oly_")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# Aggregators that wrap the real link: host -> query parameter holding it.
+REDIRECT_PARAMS = {"www.google.com": "url", "google.com": "url", "news.google.com": "url"}
+
+BLOCK_TAGS = frozenset(
+    {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "table",
+     "section", "article", "header", "footer", "pre", "hr", "dd", "dt", "figure", "figcaption"}
+)
+DROP_TAGS = frozenset({"script", "style", "noscript", "iframe", "object", "embed", "template"})
+
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\s*\n\s*\n\s*")
+_ALL_SPACE = re.compile(r"\s+")
+_MARKUP = re.compile(r"<[A-Za-z!/]|&[#A-Za-z0-9]+;")
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+# A date more than this far past the ingestion time is a feed error, not news from the future.
+FUTURE_TOLERANCE = timedelta(days=1)
+# Below this detector confidence, a source's or document's language hint decides.
+LANGUAGE_CONFIDENCE = 0.90
+LANGUAGE_SAMPLE_CHARS = 1500
+
+
+def canonical_url(url: str | None) -> str | None:
+    """The URL two copies of a link share: lowercase scheme and host, no fragment,
+    no default port, no tracking parameters, sorted query; None if it is not http(s)."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = parts.hostname.lower().rstrip(".")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    wrapped = REDIRECT_PARAMS.get(host)
+    if wrapped:
+        target = dict(query).get(wrapped)
+        if target and target.startswith(("http://", "https://")):
+            return canonical_url(target)
+    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    kept = sorted(
+        (k, v) for k, v in query if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
+    )
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
+
+
+def _html_to_text(markup: str) -> str:
+    """Text of an HTML fragment with block elements as line breaks (script/style dropped)."""
+    try:
+        root = lxml.html.fragment_fromstring(markup, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return html.unescape(re.sub(r"<[^>]*>", " ", markup))
+    for element in root.iter(*DROP_TAGS):
+        element.drop_tree()
+    chunks: list[str] = []
+
+    def walk(element: Any) -> None:
+        tag = element.tag if isinstance(element.tag, str) else ""
+        block = tag.lower() in BLOCK_TAGS
+        if block:
+            chunks.append("\n\n")
+        if element.text and isinstance(element.tag, str):
+            chunks.append(element.text)
+        for child in element:
+            walk(child)
+        if block:
+            chunks.append("\n\n")
+        if element.tail:
+            chunks.append(element.tail)
+
+    walk(root)
+    return "".join(chunks)
+
+
+def clean_text(value: str | None, paragraphs: bool = False) -> str | None:
+    """Plain text: HTML stripped, entities decoded, whitespace collapsed, Unicode NFC.
+
+    With ``paragraphs`` the paragraph breaks survive as blank lines, because a body read as
+    one run-on line loses the structure consumers and the dedup shingles rely on.
+    """
+    if value is None:
+        return None
+    text = _html_to_text(value) if _MARKUP.search(value) else value
+    text = html.unescape(text) if "&" in text else text
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " "))
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co"))
+    if paragraphs:
+        blocks = (_SPACES.sub(" ", block).strip() for block in _BLANK_LINES.split(text))
+        text = "\n\n".join(" ".join(line.strip() for line in b.split("\n") if line.strip()) for b in blocks if b)
+    else:
+        text = _ALL_SPACE.sub(" ", text).strip()
+    return text or None
+
+
+def content_hash(title: str | None, text: str | None) -> str | None:
+    """Hash of the words of title and text: equal for copies that differ only in markup,
+    case, punctuation or spacing."""
+    words = _NON_WORD.sub(" ", f"{title or ''} {text or ''}".casefold()).split()
+    if not words:
+        return None
+    return hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _language_identifier() -> Any:
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
+
+
+def language_hint(value: str | None) -> str | None:
+    """ISO 639-1 part of a declared language such as ``en-US`` or ``fr_FR``."""
+    if not value:
+        return None
+    code = re.split(r"[-_ ]", value.strip().lower(), maxsplit=1)[0]
+    return code if re.fullmatch(r"[a-z]{2}", code) else None
+
+
+def detect_language(text: str, hint: str | None = None) -> str | None:
+    """ISO 639-1 code of ``text`` by py3langid; a declared ``hint`` wins only when the
+    detector is unsure, since feeds often declare one language for all their items."""
+    sample = text[:LANGUAGE_SAMPLE_CHARS]
+    if len(_NON_WORD.sub("", sample)) < 3:
+        return hint
+    code, confidence = _language_identifier().classify(sample)
+    if hint and code != hint and confidence < LANGUAGE_CONFIDENCE:
+        return hint
+    return code
+
+
+def published_source(fmt: str) -> str:
+    if fmt in ("rss", "atom"):
+        return "feed"
+    if fmt == "dispatch":
+        return "dispatch"
+    return "wire"
+
+
+def item_identity(item: ParsedItem, url: str | None, digest: str | None) -> str:
+    """What makes an item itself within its source: guid, else URL, else content (+version)."""
+    if item.guid:
+        identity = f"guid:{item.guid.strip()}"
+    elif url:
+        identity = f"url:{url}"
+    elif digest:
+        identity = f"content:{digest}"
+    else:
+        raise ParseError("no_text", "item has no guid, no link and no text")
+    return identity if item.version is None else f"{identity}#v{item.version}"
+
+
+def normalize_item(item: ParsedItem, run_id: str, ingested_at: datetime) -> dict[str, Any]:
+    """The event record for ``item`` (without tags), plus ``_hints`` for later stages."""
+    title = clean_text(item.title)
+    summary = clean_text(item.summary)
+    body = clean_text(item.body, paragraphs=True)
+    if summary and body and summary == body:
+        summary = None
+    if not (title or summary or body):
+        raise ParseError("no_text", "item has no title, summary or body text")
+    url = canonical_url(item.url)
+    digest = content_hash(title, body or summary)
+    identity = item_identity(item, url, digest)
+    event_digest = stable_id("", item.source.id, identity)
+
+    flags = list(item.flags)
+    published = item.published_at
+    if published is not None and published > ingested_at + FUTURE_TOLERANCE:
+        flags.append("future_date")
+    if published is None:
+        published_at, published_from = ingested_at, "ingested"
+    else:
+        published_at, published_from = published, published_source(item.format)
+
+    hint = language_hint(item.language) or item.source.language
+    language = detect_language(" ".join(x for x in (title, summary, body) if x), hint)
+
+    dateline = None
+    if item.dateline_place or item.dateline_country or item.dateline_country_name:
+        dateline = {"place": item.dateline_place, "country": item.dateline_country}
+
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": f"ev_{event_digest}",
+        "story_id": f"st_{event_digest}",
+        "run_id": run_id,
+        "source": {"id": item.source.id, "name": item.source.name, "format": item.format},
+        "agency": item.agency or item.source.agency,
+        "guid": item.guid.strip() if item.guid else None,
+        "url": url,
+        "title": title,
+        "summary": summary,
+        "body": body,
+        "language": language,
+        "published_at": rfc3339(published_at),
+        "published_at_source": published_from,
+        "ingested_at": rfc3339(ingested_at),
+        "dateline": dateline,
+        "countries": [],
+        "topics": [],
+        "categories": [c for c in (clean_text(c) for c in item.categories) if c],
+        "byline": clean_text(item.byline),
+        "flags": flags,
+        "location": item.location,
+        "_hints": {
+            "content_hash": digest,
+            "dateline_country_name": item.dateline_country_name,
+        },
+    }
+    return record
+
+
+class NormalizeFn(beam.DoFn):
+    """ParsedItem -> event record (untagged).
+
+    Failure policy: an item with nothing to publish raises ParseError and becomes a reject.
+    """
+
+    def __init__(self, run_id: str, ingested_at: datetime) -> None:
+        self.run_id = run_id
+        self.ingested_at = ingested_at
+        self.normalized = Metrics.counter(self.__class__, "items_normalized")
+        self.undated = Metrics.counter(self.__class__, "items_without_date")
+
+    def setup(self) -> None:
+        _language_identifier()  # load the model once per worker, not on the first element
+
+    def process(self, item: ParsedItem) -> Iterator[dict[str, Any]]:
+        record = normalize_item(item, self.run_id, self.ingested_at)
+        self.normalized.inc()
+        if record["published_at_source"] == "ingested":
+            self.undated.inc()
+        yield record
