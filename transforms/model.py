@@ -30,6 +30,9 @@ class Source:
     name: str | None = None
     language: str | None = None
     agency: str | None = None
+    # HTTP headers for wire APIs, as written in the sources file: values may hold
+    # ``${ENV_VAR}`` placeholders, filled in only at fetch time so secrets never sit in the graph.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

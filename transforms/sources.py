@@ -61,6 +61,7 @@ def parse_sources(document: object, origin: str, base_dir: Path) -> list[Source]
                 name=entry.get("name"),
                 language=entry.get("language"),
                 agency=entry.get("agency"),
+                headers=tuple(sorted(entry.get("headers", {}).items())),
             )
         )
     return sources
