@@ -23,12 +23,16 @@ PARSERS: dict[str, str] = {
     "newsml-1": "transforms.formats.newsml1:parse_newsml1",
     "nitf": "transforms.formats.nitf:parse_nitf",
     "ninjs": "transforms.formats.ninjs:parse_ninjs",
+    "anpa": "transforms.formats.anpa:parse_anpa",
+    "iptc7901": "transforms.formats.iptc7901:parse_iptc7901",
 }
 
 FORMATS = ("auto", *PARSERS)
 
 _XML_ROOT = re.compile(rb"<\s*(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)[\s>/]")
-_SKIP_PROLOG = re.compile(rb"^(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)*", re.S)
+_SKIP_PROLOG = re.compile(rb"^(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\]\s*)?>)*", re.S)
+# Legacy text wires open with control characters: ANPA-1312 with SYN SYN SOH, IPTC 7901 with SOH (then STX).
+_SYN, _SOH, _STX = b"\x16", b"\x01", b"\x02"
 
 # Root element (local name, lower case) -> format.
 _ROOTS = {
@@ -42,6 +46,7 @@ _ROOTS = {
     "knowledgeitem": "newsml-g2",
     "newsml": "newsml-1",
     "nitf": "nitf",
+    "contentset": "newsml-g2",  # a bare NewsML-G2 contentSet fragment
 }
 
 
@@ -59,6 +64,10 @@ def _strip_bom(head: bytes) -> bytes:
 def detect_format(content: bytes) -> str:
     """The format of a document, from its first bytes: XML root element, JSON, or text."""
     head = _strip_bom(content[:8192]).lstrip()
+    if head.startswith(_SYN) and head.lstrip(_SYN).startswith(_SOH):
+        return "anpa"
+    if head.startswith(_SOH) and _STX in head:
+        return "iptc7901"
     if head.startswith((b"{", b"[")):
         return "ninjs"
     if head.startswith(b"<"):
