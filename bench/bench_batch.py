@@ -11,7 +11,7 @@ import os
 import random
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -43,7 +43,7 @@ SENTENCES = [
 def write_feeds(folder: Path, seed: int = 7) -> int:
     """FEEDS RSS files of ITEMS_PER_FEED items (~1.5 KB each, 5% cross-feed copies)."""
     rng = random.Random(seed)
-    base = datetime(2024, 10, 1, tzinfo=timezone.utc)
+    base = datetime(2024, 10, 1, tzinfo=UTC)
     for f in range(FEEDS):
         entries = []
         for i in range(ITEMS_PER_FEED):

@@ -45,7 +45,7 @@ from transforms.model import Source, reject_from_dead_letter, rfc3339, utc_now
 from transforms.normalize import NormalizeFn
 from transforms.parse import ParseFn
 from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
-from transforms.tag import TagFn
+from transforms.tag import TagEventsFn
 from transforms.validate import ValidateFn
 from transforms.write import WriteDataset, read_text
 
@@ -71,9 +71,11 @@ def build_pipeline(
     items = _guarded(payloads, "parse", "Parse", ParseFn(), run, rejects)
     records = _guarded(items, "normalize", "Normalize", NormalizeFn(run.run_id, ingested_at), run, rejects)
     deduped = records | "DedupExact" >> DedupExact()
-    tagged = _guarded(deduped["events"], "tag", "Tag", TagFn(topics_path), run, rejects)
+    tagged = _guarded(deduped["events"], "tag", "Tag", TagEventsFn(topics_path), run, rejects)
     events = _guarded(tagged, "validate", "ValidateEvents", ValidateFn("event"), run, rejects)
-    duplicates = _guarded(deduped["duplicates"], "validate", "ValidateDuplicates", ValidateFn("duplicate"), run, rejects)
+    duplicates = _guarded(
+        deduped["duplicates"], "validate", "ValidateDuplicates", ValidateFn("duplicate"), run, rejects
+    )
     all_rejects = rejects | "AllRejects" >> beam.Flatten()
 
     files = [
@@ -142,7 +144,8 @@ def run(argv: list[str] | None = None) -> int:
     args, beam_args = parse_args(argv)
     unknown = unknown_beam_args(beam_args)
     if unknown:
-        print(f"error: unknown option(s) {' '.join(unknown)}; see --help for wirewatch and Beam options", file=sys.stderr)
+        print(f"error: unknown option(s) {' '.join(unknown)}; see --help for wirewatch and Beam options",
+              file=sys.stderr)
         return 2
     try:
         sources = load_sources(args.sources)
@@ -171,7 +174,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    logging.getLogger().setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
     sys.exit(run())
 
 

@@ -28,7 +28,9 @@ def rec(event: str, published: str = "2024-10-17T10:00:00Z", guid=None, url=None
 
 def test_guid_key_scopes_local_ids_to_their_source() -> None:
     assert guid_key(rec("1", guid="12345", source="a")) != guid_key(rec("2", guid="12345", source="b"))
+    assert guid_key(rec("1", guid="post-17", source="a")) != guid_key(rec("2", guid="post-17", source="b"))
     assert guid_key(rec("1", guid="urn:afp:1", source="a")) == guid_key(rec("2", guid="urn:afp:1", source="b"))
+    assert guid_key(rec("1", guid="wd-20241028-003", source="a")) == guid_key(rec("2", guid="wd-20241028-003"))
     assert guid_key(rec("1")) is None
 
 

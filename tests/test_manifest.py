@@ -51,7 +51,7 @@ def test_reject_from_dead_letter_keeps_reason_and_input() -> None:
         import traceback
 
         dead = (payload, (type(exc), repr(exc), traceback.format_exception(*sys.exc_info())))
-    record = reject_from_dead_letter("parse", dead, "r1", "2026-11-23T10:00:00Z")
+    record = reject_from_dead_letter(dead, "parse", "r1", "2026-11-23T10:00:00Z")
     assert record["reason"] == "no_items"
     assert record["error"] == "feed has no items"
     assert record["location"] == "/x/feed.xml"

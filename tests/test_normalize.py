@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from transforms.model import ParsedItem, ParseError, Source
 from transforms.normalize import canonical_url, clean_text, content_hash, detect_language, normalize_item
 
 SOURCE = Source(id="test-feed", url="/dev/null", name="Test feed")
-INGESTED = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+INGESTED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_normalize_item_builds_a_complete_record() -> None:
             title="<b>Pyongyang</b> sends troops",
             summary="Troops &amp; officers",
             body="<p>One.</p><p>Two.</p>",
-            published_at=datetime(2024, 10, 17, 9, 30, 15, 123, tzinfo=timezone.utc),
+            published_at=datetime(2024, 10, 17, 9, 30, 15, 123, tzinfo=UTC),
             language="en-US",
         ),
         "run-1",
@@ -106,7 +106,7 @@ def test_normalize_item_builds_a_complete_record() -> None:
 
 def test_ids_are_deterministic_and_depend_on_identity() -> None:
     a = normalize_item(item(guid="g1", title="T"), "run-1", INGESTED)
-    b = normalize_item(item(guid="g1", title="T changed"), "run-2", datetime(2030, 1, 1, tzinfo=timezone.utc))
+    b = normalize_item(item(guid="g1", title="T changed"), "run-2", datetime(2030, 1, 1, tzinfo=UTC))
     c = normalize_item(item(guid="g2", title="T"), "run-1", INGESTED)
     assert a["event_id"] == b["event_id"]
     assert a["event_id"] != c["event_id"]
@@ -130,7 +130,7 @@ def test_item_without_text_is_rejected() -> None:
 
 def test_future_dates_are_flagged_not_trusted_silently() -> None:
     record = normalize_item(
-        item(title="From the future", published_at=datetime(2031, 1, 1, tzinfo=timezone.utc)), "r", INGESTED
+        item(title="From the future", published_at=datetime(2031, 1, 1, tzinfo=UTC)), "r", INGESTED
     )
     assert "future_date" in record["flags"]
 
@@ -138,7 +138,7 @@ def test_future_dates_are_flagged_not_trusted_silently() -> None:
 def test_dispatch_dateline_goes_to_hints_for_the_tagger() -> None:
     record = normalize_item(
         item(format="dispatch", title="Lead", dateline_place="Bruxelles", dateline_country_name="Belgique",
-             published_at=datetime(2024, 10, 17, tzinfo=timezone.utc)),
+             published_at=datetime(2024, 10, 17, tzinfo=UTC)),
         "r",
         INGESTED,
     )

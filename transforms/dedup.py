@@ -31,13 +31,17 @@ class Cluster:
     duplicates: list[Record] = field(default_factory=list)
 
 
+def guid_is_global(guid: str) -> bool:
+    """URLs, URNs, tag: URIs and long non-numeric ids are unique across sources; short or
+    numeric ids ("12345", "post-17") are only unique within the feed that minted them."""
+    return ":" in guid or (len(guid) >= 12 and not guid.isdigit())
+
+
 def guid_key(record: Record) -> str | None:
-    """Guids that look globally unique (URLs, URNs, tag: URIs) match across sources;
-    short local ids ("12345") only within their own source, where they are unique."""
     guid = record.get("guid")
     if not guid:
         return None
-    return f"guid:{guid}" if ":" in guid else f"guid:{record['source']['id']}:{guid}"
+    return f"guid:{guid}" if guid_is_global(guid) else f"guid:{record['source']['id']}:{guid}"
 
 
 def url_key(record: Record) -> str | None:

@@ -155,7 +155,8 @@ def format_summary(manifest: dict[str, Any]) -> str:
     if manifest["reject_reasons"]:
         lines.append("  rejects by reason: " + ", ".join(f"{k} {v}" for k, v in manifest["reject_reasons"].items()))
     if manifest["duplicate_reasons"]:
-        lines.append("  duplicates by reason: " + ", ".join(f"{k} {v}" for k, v in manifest["duplicate_reasons"].items()))
+        reasons = manifest["duplicate_reasons"].items()
+        lines.append("  duplicates by reason: " + ", ".join(f"{k} {v}" for k, v in reasons))
     lines.append("  topics: " + (", ".join(f"{k} {v}" for k, v in manifest["topics"].items()) or "none"))
     top = list(manifest["countries"].items())[:12]
     lines.append("  countries: " + (", ".join(f"{k} {v}" for k, v in top) or "none"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 SCHEMA_VERSION = "1.0"
@@ -104,12 +104,12 @@ class ParseError(ValueError):
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def rfc3339(value: datetime) -> str:
     """RFC 3339 in UTC with a ``Z`` suffix and whole seconds, as every record uses."""
-    return value.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def stable_id(prefix: str, *parts: str | None) -> str:
@@ -174,7 +174,7 @@ def reject_record(
 
 
 def reject_from_dead_letter(
-    stage: str, dead_letter: tuple[Any, tuple[Any, str, list[str]]], run_id: str, ingested_at: str
+    dead_letter: tuple[Any, tuple[Any, str, list[str]]], stage: str, run_id: str, ingested_at: str
 ) -> dict[str, Any]:
     """Reject record for an element of Beam's ``with_exception_handling`` dead-letter output.
 
