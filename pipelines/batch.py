@@ -28,9 +28,11 @@ from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.dedup import DedupExact
+from transforms.embargo import HoldEmbargoed, delete_files, held_dir, list_held_files
 from transforms.fetch import FetchFn
 from transforms.manifest import (
     RunInfo,
@@ -47,7 +49,7 @@ from transforms.parse import ParseFn
 from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
 from transforms.tag import TagEventsFn
 from transforms.validate import ValidateFn
-from transforms.write import WriteDataset, read_text
+from transforms.write import WriteDataset, read_text, write_jsonl
 
 
 def _guarded(pcoll: beam.PCollection, stage: str, label: str, fn: beam.DoFn, run: RunInfo, rejects: list) -> Any:
@@ -58,10 +60,19 @@ def _guarded(pcoll: beam.PCollection, stage: str, label: str, fn: beam.DoFn, run
 
 
 def build_pipeline(
-    pipeline: beam.Pipeline, sources: list[Source], run: RunInfo, topics_path: str | None = None
+    pipeline: beam.Pipeline,
+    sources: list[Source],
+    run: RunInfo,
+    topics_path: str | None = None,
+    held_files: list[str] | None = None,
 ) -> dict[str, beam.PCollection]:
-    """Add the batch graph to ``pipeline``; return its datasets and the manifest path, for tests."""
+    """Add the batch graph to ``pipeline``; return its datasets and the manifest path, for tests.
+
+    ``held_files`` are the embargo files earlier runs left (listed at launch); they are
+    released or held again, and deleted once this run's manifest is written.
+    """
     ingested_at = datetime.fromisoformat(run.started_at.replace("Z", "+00:00"))
+    held_files = list(held_files or [])
     rejects: list[beam.PCollection] = []
 
     documents = _guarded(
@@ -70,7 +81,8 @@ def build_pipeline(
     payloads = _guarded(documents, "fetch", "Fetch", FetchFn(), run, rejects)
     items = _guarded(payloads, "parse", "Parse", ParseFn(), run, rejects)
     records = _guarded(items, "normalize", "Normalize", NormalizeFn(run.run_id, ingested_at), run, rejects)
-    deduped = records | "DedupExact" >> DedupExact()
+    embargo = records | "Embargo" >> HoldEmbargoed(run.state_dir, held_files, run.run_id, run.started_at)
+    deduped = embargo["due"] | "DedupExact" >> DedupExact()
     tagged = _guarded(deduped["events"], "tag", "Tag", TagEventsFn(topics_path), run, rejects)
     events = _guarded(tagged, "validate", "ValidateEvents", ValidateFn("event"), run, rejects)
     duplicates = _guarded(
@@ -83,17 +95,23 @@ def build_pipeline(
         duplicates | "WriteDuplicates" >> WriteDataset(run.output, "duplicates", run.dt, run.run_id),
         all_rejects | "WriteRejects" >> WriteDataset(run.output, "rejects", run.dt, run.run_id),
     ]
+    held_prefix = FileSystems.join(held_dir(run.state_dir), f"part-{run.run_id}")
+    state_files = embargo["held"] | "WriteHeld" >> write_jsonl(held_prefix)
     count_keys = (
         documents | "CountDocuments" >> beam.Map(lambda d: ("documents", d.source.id)),
         items | "CountItems" >> beam.Map(lambda i: ("parsed", i.source.id)),
         events | "CountEvents" >> beam.FlatMap(event_count_keys),
         duplicates | "CountDuplicates" >> beam.FlatMap(duplicate_count_keys),
         all_rejects | "CountRejects" >> beam.FlatMap(reject_count_keys),
+        embargo["held"] | "CountHeld" >> beam.Map(lambda r: ("held", r["source"]["id"])),
+        embargo["released"] | "CountReleased" >> beam.Map(lambda r: ("released", r["source"]["id"])),
         payloads | "CountFetched" >> beam.Map(lambda _: ("stage", "fetched")),
         records | "CountNormalized" >> beam.Map(lambda _: ("stage", "normalized")),
         tagged | "CountTagged" >> beam.Map(lambda _: ("stage", "tagged")),
     ) | "AllCounts" >> beam.Flatten()
-    manifest = (count_keys, files | "AllFiles" >> beam.Flatten()) | "WriteManifest" >> WriteManifest(run)
+    manifest = (count_keys, files | "AllFiles" >> beam.Flatten(), state_files) | "WriteManifest" >> WriteManifest(run)
+    # Consumed embargo files go only once the manifest (and so every output) is written.
+    manifest | "DeleteReleasedHeld" >> beam.FlatMap(delete_files, held_files)
     return {"events": events, "duplicates": duplicates, "rejects": all_rejects, "manifest": manifest}
 
 
@@ -130,6 +148,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument("--sources", required=True, help="YAML sources file (see config/sources.yaml)")
     parser.add_argument("--output", required=True, help="output folder or gs:// prefix")
+    parser.add_argument("--state", default=None, help="state folder or gs:// prefix (default: OUTPUT/_state)")
     parser.add_argument("--run-id", "--run_id", dest="run_id", help="run id (default: UTC time + random suffix)")
     parser.add_argument("--topics", default=None, help="topic taxonomy YAML (default: the bundled config/topics.yaml)")
     return parser.parse_known_args(argv)
@@ -160,11 +179,12 @@ def run(argv: list[str] | None = None) -> int:
         output=output,
         sources_file=args.sources,
         source_ids=tuple(s.id for s in sources),
-        options={"beam_args": beam_args, "topics": args.topics},
+        options={"beam_args": beam_args, "topics": args.topics, "state": args.state},
+        state=args.state,
     )
     options = PipelineOptions(beam_args)
     with beam.Pipeline(options=options) as pipeline:
-        build_pipeline(pipeline, sources, run_info, args.topics)
+        build_pipeline(pipeline, sources, run_info, args.topics, list_held_files(run_info.state_dir))
     manifest = json.loads(read_text(manifest_path(output, run_info.run_id)))
     print(format_summary(manifest))
     if not manifest["balanced"]:

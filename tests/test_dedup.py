@@ -70,3 +70,29 @@ def test_dedup_transform_folds_chains_and_keeps_distinct_items() -> None:
             equal_to([("1", "7", "content_hash"), ("2", "7", "guid"), ("3", "7", "url"), ("5", "4", "content_hash")]),
             label="duplicates",
         )
+
+
+def wire(event: str, version: int, status: str = "usable", published: str = "2024-10-17T10:00:00Z") -> dict:
+    record = rec(event, published=published, guid="urn:newsml:afp.com:20241017:abc")
+    record.update({"version": version, "status": status, "story_id": "st_" + "s" * 24, "supersedes": None})
+    return record
+
+
+def test_newer_wire_version_supersedes_and_keeps_the_story() -> None:
+    v1 = Cluster(wire("1", 1, published="2024-10-17T08:00:00Z"))
+    v2 = Cluster(wire("2", 2, published="2024-10-17T09:00:00Z"))
+    merged = merge_clusters([v1, v2], "guid")
+    assert merged.event["event_id"] == v2.event["event_id"]
+    assert merged.event["supersedes"] == v1.event["event_id"]
+    assert merged.event["story_id"] == v1.event["story_id"]
+    (dup,) = merged.duplicates
+    assert (dup["event_id"], dup["reason"]) == (v1.event["event_id"], "wire_version")
+
+
+def test_a_kill_wins_over_the_live_versions() -> None:
+    live = [Cluster(wire("1", 1)), Cluster(wire("2", 2))]
+    kill = Cluster(wire("3", 2, status="withdrawn"))
+    merged = merge_clusters([*live, kill], "guid")
+    assert merged.event["status"] == "withdrawn"
+    assert merged.event["supersedes"] == live[1].event["event_id"]
+    assert sorted(d["reason"] for d in merged.duplicates) == ["wire_version", "wire_version"]

@@ -16,12 +16,12 @@ def test_counts_balance_when_document_rejects_count_as_read_items() -> None:
     ]
     manifest = build_manifest(RUN, counts, ["/tmp/out/events/dt=2026-11-23/part-r1-00000-of-00001.jsonl"])
     assert manifest["sources"]["a"] == {
-        "documents": 0, "items_read": 5, "events": 3, "duplicates": 1, "rejects": 1,
+        "documents": 0, "items_read": 5, "events": 3, "duplicates": 1, "rejects": 1, "held": 0, "released": 0,
         "rejects_by_stage": {"normalize": 1}, "balanced": True,
     }
     assert manifest["sources"]["b"]["items_read"] == 3 and manifest["sources"]["b"]["balanced"]
     assert manifest["balanced"] is True
-    assert manifest["totals"] == {"items_read": 8, "events": 3, "duplicates": 1, "rejects": 4}
+    assert manifest["totals"] == {"items_read": 8, "events": 3, "duplicates": 1, "rejects": 4, "held": 0}
     assert list(manifest["topics"]) == ["ukraine", "dprk"]
 
 
@@ -64,3 +64,10 @@ def test_reject_ids_are_stable() -> None:
     a = reject_record("fetch", "not_found", "gone", source, "r1", "t")
     b = reject_record("fetch", "not_found", "gone", source, "r2", "t2")
     assert a["reject_id"] == b["reject_id"]
+
+
+def test_held_items_balance_now_and_released_ones_later() -> None:
+    first = build_manifest(RUN, [(("parsed", "a"), 3), (("events", "a"), 2), (("held", "a"), 1)], [])
+    assert first["sources"]["a"]["balanced"] and first["sources"]["a"]["held"] == 1
+    second = build_manifest(RUN, [(("parsed", "a"), 0), (("released", "a"), 1), (("events", "a"), 1)], [])
+    assert second["sources"]["a"]["items_read"] == 1 and second["sources"]["a"]["balanced"]

@@ -88,18 +88,47 @@ def duplicate_record(record: Record, winner: Record, reason: str) -> Record:
     }
 
 
+def version_rank(record: Record) -> tuple[int, int]:
+    """Wire precedence: a higher version wins, and a kill beats a live record of the same version."""
+    version = record.get("version")
+    return (-1 if version is None else version, 1 if record.get("status") == "withdrawn" else 0)
+
+
+def _fold(merged: Cluster, loser: Cluster, winner: Record, reason: str) -> None:
+    merged.duplicates.append(duplicate_record(loser.event, winner, reason))
+    for dup in loser.duplicates:
+        merged.duplicates.append(
+            {**dup, "story_id": winner["story_id"], "duplicate_of": winner["story_id"],
+             "duplicate_of_event": winner["event_id"]}
+        )
+
+
+def merge_versions(clusters: list[Cluster]) -> Cluster:
+    """Versions of one wire story: the newest (or the kill) is the event and names the
+    version it supersedes; older versions become ``wire_version`` duplicates."""
+    ordered = sorted(
+        clusters, key=lambda c: (version_rank(c.event), c.event["published_at"], c.event["event_id"]), reverse=True
+    )
+    top = ordered[0].event
+    previous = next((c.event for c in ordered[1:] if version_rank(c.event) < version_rank(top)), None)
+    winner = {**top, "supersedes": previous["event_id"] if previous else top.get("supersedes")}
+    merged = Cluster(winner, list(ordered[0].duplicates))
+    for loser in ordered[1:]:
+        _fold(merged, loser, winner, "wire_version" if version_rank(loser.event) != version_rank(top) else "guid")
+    return merged
+
+
 def merge_clusters(clusters: Iterable[Cluster], reason: str) -> Cluster:
-    """Fold clusters that share a key into the one whose representative came first."""
+    """Fold clusters that share a key into the one whose representative came first
+    (or, for versions of one wire story, into the newest version)."""
+    clusters = list(clusters)
+    if reason == "guid" and len({version_rank(c.event) for c in clusters}) > 1:
+        return merge_versions(clusters)
     ordered = sorted(clusters, key=lambda c: precedence(c.event))
     winner = ordered[0]
     merged = Cluster(winner.event, list(winner.duplicates))
     for loser in ordered[1:]:
-        merged.duplicates.append(duplicate_record(loser.event, winner.event, reason))
-        for dup in loser.duplicates:
-            merged.duplicates.append(
-                {**dup, "story_id": winner.event["story_id"], "duplicate_of": winner.event["story_id"],
-                 "duplicate_of_event": winner.event["event_id"]}
-            )
+        _fold(merged, loser, winner.event, reason)
     return merged
 
 

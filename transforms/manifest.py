@@ -20,6 +20,8 @@ from transforms.model import SCHEMA_VERSION, rfc3339, utc_now
 from transforms.write import FileSystems, write_text
 
 # Stages whose rejects are whole documents or sources, not parsed items: they count as read items.
+# Embargoed items are "held" (not yet written) and count as read; released ones count in the run
+# that publishes them. So per source: items read = events + duplicates + rejects + held.
 DOCUMENT_STAGES = ("sources", "fetch", "parse")
 
 CountKey = tuple[str, ...]
@@ -35,17 +37,24 @@ class RunInfo:
     sources_file: str
     source_ids: tuple[str, ...]
     options: dict[str, Any]
+    state: str | None = None  # state folder; default OUTPUT/_state
 
     @property
     def dt(self) -> str:
         return self.started_at[:10]
+
+    @property
+    def state_dir(self) -> str:
+        return self.state or FileSystems.join(self.output, "_state")
 
 
 def manifest_path(output: str, run_id: str) -> str:
     return FileSystems.join(output, "runs", f"{run_id}.json")
 
 
-def build_manifest(run: RunInfo, counts: Iterable[tuple[CountKey, int]], files: Iterable[str]) -> dict[str, Any]:
+def build_manifest(
+    run: RunInfo, counts: Iterable[tuple[CountKey, int]], files: Iterable[str], state_files: Iterable[str] = ()
+) -> dict[str, Any]:
     """The manifest document from (count key, n) pairs and the written file names."""
     tally: Counter[CountKey] = Counter()
     for key, n in counts:
@@ -58,15 +67,19 @@ def build_manifest(run: RunInfo, counts: Iterable[tuple[CountKey, int]], files: 
         doc_rejects = sum(n for stage, n in rejects_by_stage.items() if stage in DOCUMENT_STAGES)
         entry = {
             "documents": tally[("documents", sid)],
-            "items_read": tally[("parsed", sid)] + doc_rejects,
+            "items_read": tally[("parsed", sid)] + doc_rejects + tally[("released", sid)],
             "events": tally[("events", sid)],
             "duplicates": tally[("duplicates", sid)],
             "rejects": sum(rejects_by_stage.values()),
+            "held": tally[("held", sid)],
+            "released": tally[("released", sid)],
             "rejects_by_stage": dict(sorted(rejects_by_stage.items())),
         }
-        entry["balanced"] = entry["items_read"] == entry["events"] + entry["duplicates"] + entry["rejects"]
+        entry["balanced"] = entry["items_read"] == sum(entry[k] for k in ("events", "duplicates", "rejects", "held"))
         per_source[sid] = entry
-    totals = {k: sum(s[k] for s in per_source.values()) for k in ("items_read", "events", "duplicates", "rejects")}
+    totals = {
+        k: sum(s[k] for s in per_source.values()) for k in ("items_read", "events", "duplicates", "rejects", "held")
+    }
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run.run_id,
@@ -84,6 +97,7 @@ def build_manifest(run: RunInfo, counts: Iterable[tuple[CountKey, int]], files: 
         "topics": _ranked(tally, "topic"),
         "countries": _ranked(tally, "country"),
         "files": sorted(files),
+        "state_files": sorted(state_files),
     }
 
 
@@ -110,22 +124,22 @@ def reject_count_keys(record: dict[str, Any]) -> Iterator[CountKey]:
     yield ("reject_reason", record["reason"])
 
 
-def _write_manifest(_: Any, run: RunInfo, counts: list, files: list) -> Iterator[str]:
-    manifest = build_manifest(run, counts, files)
+def _write_manifest(_: Any, run: RunInfo, counts: list, files: list, state_files: list) -> Iterator[str]:
+    manifest = build_manifest(run, counts, files, state_files)
     path = manifest_path(run.output, run.run_id)
     write_text(path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
     yield path
 
 
 class WriteManifest(beam.PTransform):
-    """(count keys, written file names) -> ``OUTPUT/runs/RUN_ID.json``, written once, last."""
+    """(count keys, dataset file names, state file names) -> ``OUTPUT/runs/RUN_ID.json``, written once, last."""
 
     def __init__(self, run: RunInfo) -> None:
         super().__init__()
         self.run = run
 
-    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
-        count_keys, file_names = inputs
+    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection, beam.PCollection]) -> beam.PCollection:
+        count_keys, file_names, state_files = inputs
         counts = count_keys | "Count" >> beam.combiners.Count.PerElement()
         return (
             count_keys.pipeline
@@ -136,6 +150,7 @@ class WriteManifest(beam.PTransform):
                 self.run,
                 beam.pvalue.AsList(counts),
                 beam.pvalue.AsList(file_names),
+                beam.pvalue.AsList(state_files),
             )
         )
 
@@ -144,14 +159,17 @@ def format_summary(manifest: dict[str, Any]) -> str:
     """The short end-of-run report a user reads in the terminal."""
     lines = [f"wirewatch run {manifest['run_id']}  ({manifest['started_at']} -> {manifest['finished_at']})"]
     width = max([len(s) for s in manifest["sources"]] + [6])
-    lines.append(f"  {'source':<{width}}  {'read':>6} {'events':>6} {'dups':>6} {'rejects':>7}")
+    held = manifest["totals"].get("held", 0) > 0
+    header = f"  {'source':<{width}}  {'read':>6} {'events':>6} {'dups':>6} {'rejects':>7}"
+    lines.append(header + (f" {'held':>5}" if held else ""))
+
+    def row(name: str, s: dict[str, Any]) -> str:
+        text = f"  {name:<{width}}  {s['items_read']:>6} {s['events']:>6} {s['duplicates']:>6} {s['rejects']:>7}"
+        return text + (f" {s.get('held', 0):>5}" if held else "")
+
     for sid, s in manifest["sources"].items():
-        mark = "" if s["balanced"] else "  <- counts do not add up"
-        lines.append(
-            f"  {sid:<{width}}  {s['items_read']:>6} {s['events']:>6} {s['duplicates']:>6} {s['rejects']:>7}{mark}"
-        )
-    t = manifest["totals"]
-    lines.append(f"  {'total':<{width}}  {t['items_read']:>6} {t['events']:>6} {t['duplicates']:>6} {t['rejects']:>7}")
+        lines.append(row(sid, s) + ("" if s["balanced"] else "  <- counts do not add up"))
+    lines.append(row("total", manifest["totals"]))
     if manifest["reject_reasons"]:
         lines.append("  rejects by reason: " + ", ".join(f"{k} {v}" for k, v in manifest["reject_reasons"].items()))
     if manifest["duplicate_reasons"]:

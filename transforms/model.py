@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 # How much of a bad input a reject record keeps inline; the rest is pointed to by location.
 REJECT_INPUT_LIMIT = 4096

@@ -175,17 +175,31 @@ def published_source(fmt: str) -> str:
     return "wire"
 
 
-def item_identity(item: ParsedItem, url: str | None, digest: str | None) -> str:
-    """What makes an item itself within its source: guid, else URL, else content (+version)."""
+WITHDRAWN_STATUSES = frozenset({"withdrawn", "canceled"})
+
+
+def story_identity(item: ParsedItem, url: str | None, digest: str | None) -> str:
+    """What makes a story itself within its source: guid, else URL, else content.
+
+    Versions of a wire story share it, so they share a ``story_id``.
+    """
     if item.guid:
-        identity = f"guid:{item.guid.strip()}"
-    elif url:
-        identity = f"url:{url}"
-    elif digest:
-        identity = f"content:{digest}"
-    else:
-        raise ParseError("no_text", "item has no guid, no link and no text")
-    return identity if item.version is None else f"{identity}#v{item.version}"
+        return f"guid:{item.guid.strip()}"
+    if url:
+        return f"url:{url}"
+    if digest:
+        return f"content:{digest}"
+    raise ParseError("no_text", "item has no guid, no link and no text")
+
+
+def item_identity(item: ParsedItem, url: str | None, digest: str | None) -> str:
+    """The identity of this very item: its story's identity plus its wire version and status."""
+    identity = story_identity(item, url, digest)
+    if item.version is not None:
+        identity += f"#v{item.version}"
+    if item.pub_status in WITHDRAWN_STATUSES:
+        identity += "#withdrawn"
+    return identity
 
 
 def normalize_item(item: ParsedItem, run_id: str, ingested_at: datetime) -> dict[str, Any]:
@@ -195,12 +209,14 @@ def normalize_item(item: ParsedItem, run_id: str, ingested_at: datetime) -> dict
     body = clean_text(item.body, paragraphs=True)
     if summary and body and summary == body:
         summary = None
-    if not (title or summary or body):
+    withdrawn = item.pub_status in WITHDRAWN_STATUSES
+    # A kill notice may carry no text at all; it still has to reach consumers as a tombstone.
+    if not (title or summary or body) and not (withdrawn and item.guid):
         raise ParseError("no_text", "item has no title, summary or body text")
     url = canonical_url(item.url)
     digest = content_hash(title, body or summary)
-    identity = item_identity(item, url, digest)
-    event_digest = stable_id("", item.source.id, identity)
+    event_digest = stable_id("", item.source.id, item_identity(item, url, digest))
+    story_digest = stable_id("", item.source.id, story_identity(item, url, digest))
 
     flags = list(item.flags)
     published = item.published_at
@@ -221,7 +237,7 @@ def normalize_item(item: ParsedItem, run_id: str, ingested_at: datetime) -> dict
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "event_id": f"ev_{event_digest}",
-        "story_id": f"st_{event_digest}",
+        "story_id": f"st_{story_digest}",
         "run_id": run_id,
         "source": {"id": item.source.id, "name": item.source.name, "format": item.format},
         "agency": item.agency or item.source.agency,
@@ -241,9 +257,17 @@ def normalize_item(item: ParsedItem, run_id: str, ingested_at: datetime) -> dict
         "byline": clean_text(item.byline),
         "flags": flags,
         "location": item.location,
+        "status": "withdrawn" if withdrawn else "usable",
+        "version": item.version,
+        "supersedes": None,
+        "urgency": item.urgency if item.urgency is not None and 0 <= item.urgency <= 9 else None,
+        "subjects": list(item.subjects),
+        "keywords": [k for k in (clean_text(k) for k in item.keywords) if k],
+        "embargo_until": rfc3339(item.embargo_until) if item.embargo_until else None,
         "_hints": {
             "content_hash": digest,
             "dateline_country_name": item.dateline_country_name,
+            "place_countries": list(item.extra.get("place_countries") or []),
         },
     }
     return record

@@ -41,6 +41,11 @@ class WriteDataset(beam.PTransform):
         )
 
 
+def write_jsonl(prefix: str) -> beam.PTransform:
+    """Records -> JSON Lines files ``PREFIX-*.jsonl`` (none when there is nothing to write)."""
+    return beam.Map(to_json_line) | beam.io.WriteToText(prefix, file_name_suffix=".jsonl", skip_if_empty=True)
+
+
 def write_text(path: str, text: str) -> None:
     """Write a small file through Beam's FileSystems (local or gs://)."""
     with FileSystems.create(path, mime_type="application/json") as handle:
