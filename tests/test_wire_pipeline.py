@@ -110,3 +110,28 @@ def test_shared_wire_corpus_parses_into_valid_records(shared_dir: Path, tmp_path
         # photo/graphic-only items may be rejected, with a reason that says so
         assert reject["reason"] in {"no_text", "not_a_feed"}, reject
     assert len(result["events"]) + len(result["duplicates"]) >= 35
+
+
+def test_shared_feed_corpus_gives_valid_records_with_clean_titles(shared_dir: Path, tmp_path: Path) -> None:
+    feeds = shared_dir / "corpus" / "feeds"
+    if not feeds.is_dir():
+        pytest.skip("../shared/corpus/feeds absent")
+    result = run_batch([Source(id="feeds", url=str(feeds))], tmp_path / "out", "2026-01-01T00:00:00Z", "r")
+    assert result["manifest"]["balanced"]
+    assert len(result["events"]) > 500
+    by_file: dict[str, list[dict]] = {}
+    for record in result["events"]:
+        assert first_error("event", record) is None, first_error("event", record)
+        by_file.setdefault(Path(record["location"]).name, []).append(record)
+    for name, records in by_file.items():
+        for record in records:
+            title = record["title"] or ""
+            assert "\ufffd" not in title and "Ð" not in title and "Ã" not in title, (name, title)
+    cyrillic = ("feedparser_chardet_koi8r_no_decl.xml", "miniflux_ibash_ru_windows-1251.rss.xml",
+                "tehtehteh_pravda_ua_2020.rss.xml", "feedreader_Rss20YandexRussia.xml")
+    for name in cyrillic:
+        assert any(any("а" <= ch <= "я" for ch in (r["title"] or "").lower()) for r in by_file[name]), name
+    languages = {r["language"] for r in result["events"]}
+    assert {"en", "ru", "uk", "de", "fr", "es", "pt"} <= languages
+    for reject in result["rejects"]:
+        assert reject["reason"] and reject["error"], reject
