@@ -1,0 +1,1271 @@
+"""Tag event records with countries, topics and entities, each with the evidence that produced it.
+
+Analysts filter wirewatch's output by country (ISO 3166-1 alpha-2) and topic (``ukraine``, ``dprk``,
+``russia`` and their subtopics), so a wrong tag hides a story or floods them with noise. This stage
+finds every country name (pycountry's ISO 3166-1 names in en, fr, ru, uk, ko, de and es, plus the
+curated aliases of ``config/countries.yaml``), entity alias and topic term (``config/topics.yaml``)
+in one Aho-Corasick pass over the title, summary and body, then:
+
+* resolves overlaps leftmost-longest, so "North Korea" never also counts as "Korea";
+* matches Russian/Ukrainian stems at word starts ("Росси*") and Korean terms with any particle after
+  them (북한의, 북한군은);
+* resolves ambiguous words (Georgia, Jordan, Korea, Congo, Turkey...) from cues and other evidence;
+* weights mentions by where they occur (title > lead > body) to decide which countries a story is
+  *about* (``primary``), keeping the dateline's own city, and a country that is only the source of
+  the news ("..., Seoul says", "selon Washington"), from making that country primary;
+* scores topics from primary countries and topic terms, and subtopics under their parents.
+
+The pure functions and frozen dataclasses come first, the Beam wrapper (``TagEvents``) last.
+
+Run on its own for a quick look::
+
+    python -m transforms.tag "Titre" "Résumé" "Corps du texte" fr
+"""
+
+from __future__ import annotations
+
+import gettext
+import json
+import math
+import re
+import sys
+import unicodedata
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+import apache_beam as beam
+import jsonschema
+import pycountry
+import yaml
+from apache_beam.metrics import Metrics
+
+LANGUAGES = ("en", "fr", "ru", "uk", "ko", "de", "es")
+
+# Languages close enough that one's terms apply to the other (Russian and Ukrainian texts mix).
+_LANGUAGE_GROUPS = {"ru": frozenset({"ru", "uk"}), "uk": frozenset({"ru", "uk"})}
+_SCRIPTS = {"en": "latin", "fr": "latin", "de": "latin", "es": "latin", "ru": "cyrillic", "uk": "cyrillic",
+            "ko": "hangul"}
+
+# How much a mention weighs, by where it is and what kind of term found it.
+_FIELD_WEIGHTS = {"title": 3.0, "lead": 2.0, "dateline": 1.0, "body": 1.0}
+_KIND_WEIGHTS = {"name": 1.0, "demonym": 1.0, "entity": 0.9, "place": 0.8, "multi": 0.8, "ambiguous": 0.8,
+                 "weak": 0.5}
+_COUNTRY_KINDS = frozenset({"name", "demonym", "place"})
+_DATELINE_WEIGHT = 1.0  # the dateline country's own evidence, when passed in
+_COUNTRY_SATURATION = 4.0  # raw weight at which a country's score approaches its ceiling
+_MAX_EVIDENCE = 10
+
+# Korean endings that may follow a short pycountry name (미국의, 중국산); anything else after a
+# two-syllable name is taken as another word (인도적 is "humanitarian", not India).
+_KO_PARTICLES = frozenset("의은는이가을를과와에도로으만측군산인어내령계정행발서까보께처부랑하며")
+
+_ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]+")
+_WORD_TAIL = re.compile(r"\w*")
+_PARAGRAPH_BREAK = re.compile(r"\n")
+# A sentence end: not after a capital (U.S.), followed by space or, in scraped text, directly by a capital.
+_SENTENCE_END = re.compile(r"(?:(?<=[^\WA-ZА-ЯЁІЇЄҐ])|(?<=[)\"”»]))[.!?。](?=\s|[A-ZА-ЯЁІЇЄҐ])|[。]")
+
+_AGENCIES = (r"AFP|AP|Reuters|dpa|DPA|EFE|ANSA|Belga|Yonhap|Kyodo|Xinhua|TASS|Interfax|UNIAN|Ukrinform|KCNA|"
+             r"ТАСС|РИА Новости|Интерфакс|Укринформ|Укрінформ|УНІАН|연합뉴스|뉴시스")
+_UPPER = "A-ZÀ-ÖØ-ÞА-ЯЁІЇЄҐ"
+# A wire dateline at the start of a body: "SEOUL, South Korea —", "Kyiv (Reuters) -", "(서울=연합뉴스)".
+_DATELINE_PREFIX = re.compile(
+    rf"^\s*(?:[{_UPPER}][{_UPPER}'’.\- ]{{2,30}}(?:,[^—–\n(]{{2,40}}?)?\s*(?:\([^)\n]{{2,30}}\))?\s*[—–-]{{1,2}}\s"
+    rf"|[{_UPPER}][\w'’.\- ]{{1,30}}(?:,[^—–\n(]{{2,40}}?)?\s*\((?:{_AGENCIES})\)\s*[—–-]{{1,2}}\s"
+    r"|\([^=)\n]{1,20}=[^)\n]{1,20}\)\s*)"
+)
+
+# Words that may stand capitalised next to an ambiguous name without making it a person's name.
+_NOT_NAMES = frozenset({
+    "In", "From", "To", "And", "Or", "But", "Of", "The", "A", "An", "With", "For", "By", "At", "On", "As",
+    "While", "When", "After", "Before", "Since", "Until", "Like", "Both", "Across", "Between", "Against", "Via",
+    "Including", "Unlike", "Meanwhile", "Then", "If", "Where", "Whether", "Also", "Only", "Even", "Now", "Yet",
+    "So", "How", "Why", "What", "Nor", "Than", "That", "This", "These", "Those", "Neighbouring", "Neighboring",
+    "Visit", "Visiting", "Northern", "Southern", "Eastern", "Western", "Central", "President", "Prime",
+    "Minister", "Ministry", "Foreign", "Defense", "Defence", "Government", "Parliament", "King", "Queen", "Army",
+    "Armed", "Air", "Navy", "Military", "State", "Times", "Valley", "Said", "Says", "Is", "Was", "Has", "Had",
+    "Will", "Would", "Could", "Should", "May", "Might", "En", "Au", "Aux", "À", "De", "Du", "Des", "Le", "La",
+    "Les", "Et", "Avec", "Pour", "Par", "Selon", "Dans", "Depuis", "Vers", "Sur", "Entre", "Contre", "Aus",
+    "Nach", "Und", "Mit", "Für", "Der", "Die", "Das", "Den", "Dem", "Im", "Con", "Para", "Desde", "Hacia", "Y",
+    "El", "Los", "Las", "Del", "В", "Во", "На", "Из", "С", "И", "По", "К", "От", "До", "Для", "У", "З", "Із",
+    "Та", "Й", "Від"
+})
+_HONORIFICS = frozenset({"Mr", "Mrs", "Ms", "Dr", "Sen", "Rep", "Gov", "Gen", "St", "M", "Mme"})
+_PREV_WORD = re.compile(r"([^\W\d_][\w'’.\-]*) $")
+_NEXT_WORD = re.compile(r" ([^\W\d_][\w'’\-]*)")
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration: frozen dataclasses and their loaders
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    """One configured term: its text, its case rule (any | proper | exact) and its language."""
+
+    text: str
+    case: str = "any"
+    lang: str | None = None
+
+
+@dataclass(frozen=True)
+class ImpliedBy:
+    """A rule lifting a topic when another topic fired and a country is mentioned often enough."""
+
+    topic: str
+    country: str
+    min_mentions: int = 1
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic or subtopic of the taxonomy, with the rules and terms that fire it."""
+
+    id: str
+    name: str
+    countries: tuple[str, ...] = ()
+    parents: tuple[str, ...] = ()
+    requires_countries: tuple[str, ...] = ()
+    implied_by: tuple[ImpliedBy, ...] = ()
+    min_score: float = 0.5
+    saturation: float = 3.0
+    terms: tuple[Term, ...] = ()
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """The topic taxonomy of config/topics.yaml, validated and resolved."""
+
+    topics: tuple[Topic, ...]
+    passing_share: float = 0.3
+    min_country_weight: float = 2.0
+    source: str = "<memory>"
+
+    def topic(self, topic_id: str) -> Topic:
+        """The topic with this id, so callers need not scan the tuple."""
+        for topic in self.topics:
+            if topic.id == topic_id:
+                return topic
+        raise KeyError(topic_id)
+
+
+@dataclass(frozen=True)
+class CountryTerms:
+    """The curated aliases of one country, by kind."""
+
+    code: str
+    names: tuple[Term, ...] = ()
+    demonyms: tuple[Term, ...] = ()
+    places: tuple[Term, ...] = ()
+    weak: tuple[Term, ...] = ()
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A person or organisation; ``id`` is a Wikidata id, or None when not known for certain."""
+
+    key: str
+    name: str
+    type: str
+    aliases: tuple[Term, ...]
+    id: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class MultiTerm:
+    """A word naming several countries at once, such as the Korean 북러 (North Korea-Russia)."""
+
+    countries: tuple[str, ...]
+    terms: tuple[Term, ...]
+
+
+@dataclass(frozen=True)
+class Sense:
+    """One reading of an ambiguous word: a country code (or "none") and the cues that point to it."""
+
+    code: str
+    cues: tuple[Term, ...] = ()
+    country_evidence: bool = True
+
+
+@dataclass(frozen=True)
+class Ambiguous:
+    """A word with several readings, resolved per story from cues and other evidence."""
+
+    terms: tuple[Term, ...]
+    senses: tuple[Sense, ...]
+    default: str | None = None
+    person: bool = False
+
+
+@dataclass(frozen=True)
+class CountryAliases:
+    """The curated aliases of config/countries.yaml, validated and resolved."""
+
+    countries: tuple[CountryTerms, ...] = ()
+    entities: tuple[Entity, ...] = ()
+    multi: tuple[MultiTerm, ...] = ()
+    ambiguous: tuple[Ambiguous, ...] = ()
+    blockers: tuple[Term, ...] = ()
+    source: str = "<memory>"
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """What tagging found: JSON-ready lists for the record's countries, topics and entities."""
+
+    countries: list[dict[str, Any]] = field(default_factory=list)
+    topics: list[dict[str, Any]] = field(default_factory=list)
+    entities: list[dict[str, Any]] = field(default_factory=list)
+
+
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _read_resource(package: str, name: str, path: str | None) -> tuple[str, str]:
+    """(text, label) of a data file: the given path, else the package's copy, else the repository's copy."""
+    if path is not None:
+        try:
+            return Path(path).read_text(encoding="utf-8"), str(path)
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read file: {exc}") from exc
+    try:
+        candidate = resources.files(package) / name
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8"), f"{package}/{name}"
+    except (ModuleNotFoundError, TypeError, AttributeError):
+        pass
+    fallback = _REPO_ROOT / package / name
+    try:
+        return fallback.read_text(encoding="utf-8"), str(fallback)
+    except OSError as exc:
+        raise ValueError(f"{fallback}: cannot read file: {exc}") from exc
+
+
+def _json_path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def _load_validated(path: str | None, config_name: str, schema_name: str) -> tuple[Any, str]:
+    """Parse a YAML config and validate it against its JSON Schema, raising ValueError that names file and key."""
+    text, label = _read_resource("config", config_name, path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{label}: not valid YAML: {exc}") from exc
+    schema_text, _ = _read_resource("schemas", schema_name, None)
+    validator = jsonschema.Draft202012Validator(json.loads(schema_text))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        expected = json.dumps(error.validator_value, ensure_ascii=False)
+        if len(expected) > 160:
+            expected = expected[:157] + "..."
+        raise ValueError(
+            f"{label}: invalid value at {_json_path(error.absolute_path)}: {error.message} "
+            f"(expected {error.validator} {expected}, per {schema_name})"
+        )
+    return data, label
+
+
+def _terms(by_language: Mapping[str, Any] | None, label: str, where: str) -> tuple[Term, ...]:
+    out = []
+    for lang, items in (by_language or {}).items():
+        for item in items:
+            term = Term(item, "any", lang) if isinstance(item, str) else Term(item["term"], item.get("case", "any"),
+                                                                             lang)
+            try:
+                _normalize_pattern(term.text)
+            except ValueError as exc:
+                raise ValueError(f"{label}: {where}.{lang}: {exc}") from exc
+            out.append(term)
+    return tuple(out)
+
+
+def _check_code(code: str | None, label: str, where: str) -> None:
+    if code is not None and code != "none" and pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"{label}: {where}: unknown country code {code!r}; expected an ISO 3166-1 alpha-2 code")
+
+
+def load_taxonomy(path: str | None = None) -> Taxonomy:
+    """Load and validate the topic taxonomy (default: the packaged config/topics.yaml)."""
+    data, label = _load_validated(path, "topics.yaml", "topics.schema.json")
+    defaults = data.get("defaults", {})
+    min_score = defaults.get("min_score", 0.5)
+    topics: list[Topic] = []
+    for i, raw in enumerate(data["topics"]):
+        where = f"topics[{i}]"
+        for j, code in enumerate(raw.get("countries", []) + raw.get("requires_countries", [])):
+            _check_code(code, label, f"{where}.countries[{j}]")
+        is_sub = bool(raw.get("parents"))
+        saturation = raw.get("saturation", defaults.get("subtopic_saturation" if is_sub else "saturation",
+                                                        2.5 if is_sub else 3.0))
+        topics.append(Topic(
+            id=raw["id"],
+            name=raw["name"],
+            countries=tuple(raw.get("countries", ())),
+            parents=tuple(raw.get("parents", ())),
+            requires_countries=tuple(raw.get("requires_countries", ())),
+            implied_by=tuple(ImpliedBy(r["topic"], r["country"], r.get("min_mentions", 1))
+                             for r in raw.get("implied_by", ())),
+            min_score=raw.get("min_score", min_score),
+            saturation=saturation,
+            terms=_terms(raw.get("terms"), label, f"{where}.terms"),
+        ))
+    ids = [t.id for t in topics]
+    top_level = {t.id for t in topics if not t.parents}
+    for i, topic in enumerate(topics):
+        if ids.count(topic.id) > 1:
+            raise ValueError(f"{label}: topics[{i}].id: duplicate topic id {topic.id!r}; expected unique ids")
+        for parent in topic.parents:
+            if parent not in top_level:
+                raise ValueError(f"{label}: topics[{i}].parents: unknown parent {parent!r}; "
+                                 f"expected one of the top-level topics {sorted(top_level)}")
+        for rule in topic.implied_by:
+            _check_code(rule.country, label, f"topics[{i}].implied_by")
+            if rule.topic not in top_level or rule.topic == topic.id:
+                raise ValueError(f"{label}: topics[{i}].implied_by: unknown topic {rule.topic!r}; "
+                                 f"expected another top-level topic of {sorted(top_level)}")
+    return Taxonomy(topics=tuple(topics), passing_share=defaults.get("passing_share", 0.3),
+                    min_country_weight=defaults.get("min_country_weight", 2.0), source=label)
+
+
+def load_country_aliases(path: str | None = None) -> CountryAliases:
+    """Load and validate the curated country aliases (default: the packaged config/countries.yaml)."""
+    data, label = _load_validated(path, "countries.yaml", "countries.schema.json")
+    countries = []
+    for code, kinds in data["countries"].items():
+        _check_code(code, label, f"countries.{code}")
+        countries.append(CountryTerms(
+            code=code,
+            **{kind: _terms(kinds.get(kind), label, f"countries.{code}.{kind}")
+               for kind in ("names", "demonyms", "places", "weak")},
+        ))
+    entities = []
+    keys: set[str] = set()
+    for i, raw in enumerate(data.get("entities", [])):
+        _check_code(raw.get("country"), label, f"entities[{i}].country")
+        if raw["key"] in keys:
+            raise ValueError(f"{label}: entities[{i}].key: duplicate key {raw['key']!r}; expected unique keys")
+        keys.add(raw["key"])
+        entities.append(Entity(key=raw["key"], name=raw["name"], type=raw["type"], id=raw.get("id"),
+                               country=raw.get("country"),
+                               aliases=_terms(raw["aliases"], label, f"entities[{i}].aliases")))
+    multi = []
+    for i, raw in enumerate(data.get("multi", [])):
+        for code in raw["countries"]:
+            _check_code(code, label, f"multi[{i}].countries")
+        multi.append(MultiTerm(tuple(raw["countries"]), _terms(raw["terms"], label, f"multi[{i}].terms")))
+    ambiguous = []
+    for i, raw in enumerate(data.get("ambiguous", [])):
+        _check_code(raw["default"], label, f"ambiguous[{i}].default")
+        senses = []
+        for code, spec in raw["senses"].items():
+            _check_code(code, label, f"ambiguous[{i}].senses")
+            senses.append(Sense(code, _terms((spec or {}).get("cues"), label, f"ambiguous[{i}].senses.{code}.cues"),
+                                (spec or {}).get("country_evidence", True)))
+        if raw["default"] is not None and raw["default"] not in raw["senses"]:
+            raise ValueError(f"{label}: ambiguous[{i}].default: {raw['default']!r} is not one of its senses; "
+                             f"expected one of {sorted(raw['senses'])} or null")
+        ambiguous.append(Ambiguous(_terms(raw["terms"], label, f"ambiguous[{i}].terms"), tuple(senses),
+                                   raw["default"], raw.get("person", False)))
+    return CountryAliases(
+        countries=tuple(countries),
+        entities=tuple(entities),
+        multi=tuple(multi),
+        ambiguous=tuple(ambiguous),
+        blockers=_terms(data.get("blockers"), label, "blockers"),
+        source=label,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Text normalisation
+# --------------------------------------------------------------------------------------------
+
+
+def _build_fold_table() -> dict[int, str]:
+    """Length-preserving fold: Latin accents off, ё to е, dashes to spaces, typographic apostrophes to '."""
+    table: dict[int, str] = {}
+    for cp in range(0x00C0, 0x0250):
+        ch = chr(cp)
+        base = unicodedata.normalize("NFD", ch)[0]
+        if base != ch and base.isascii() and base.isalpha():
+            table[cp] = base.lower()
+    table[ord("ё")] = "е"
+    table[ord("Ё")] = "е"
+    for dash in "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212":
+        table[ord(dash)] = " "
+    for apostrophe in "\u2019\u2018\u02bc\u0060\u00b4\u2032":
+        table[ord(apostrophe)] = "'"
+    return table
+
+
+_FOLD = {chr(cp): ch for cp, ch in _build_fold_table().items()}
+# The folded characters are sparse in real text, so a regex callback beats str.translate's per-character lookups.
+_FOLD_CHARS = re.compile("[" + re.escape("".join(_FOLD)) + "]")
+
+
+def _fold_char(m: re.Match[str]) -> str:
+    return _FOLD[m.group()]
+
+
+def _fold(text: str) -> str:
+    """Lower-case and fold ``text`` without changing its length, so offsets stay valid in the original."""
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
+    return _FOLD_CHARS.sub(_fold_char, lowered)
+
+
+def _collapse(text: str) -> str:
+    """Whitespace runs (and zero-width characters) to single spaces, ends stripped."""
+    if "\u200b" in text or "\u200c" in text or "\u200d" in text or "\u2060" in text or "\ufeff" in text:
+        text = _ZERO_WIDTH.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _is_hangul(ch: str) -> bool:
+    return "\uac00" <= ch <= "\ud7a3" or "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f"
+
+
+def _script(text: str) -> str:
+    for ch in text:
+        if _is_hangul(ch):
+            return "hangul"
+        if "\u0400" <= ch <= "\u04ff":
+            return "cyrillic"
+    return "latin"
+
+
+def _normalize_pattern(text: str) -> str:
+    """The folded, space-collapsed form of a configured term; raises ValueError when it cannot match."""
+    norm = _collapse(_fold(text))
+    if not norm or norm.startswith("*") or " *" in norm or "**" in norm:
+        raise ValueError(f"bad term {text!r}: expected text before every '*'")
+    return norm
+
+
+# --------------------------------------------------------------------------------------------
+# The multi-pattern matcher
+# --------------------------------------------------------------------------------------------
+
+_PLACE_LAYER, _TOPIC_LAYER = 0, 1
+_Found = tuple  # (start, -stop, -key length, sequence, payload): sorts earliest, then longest, then most specific
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a matched pattern means: a country alias, an entity, a cue, a blocker or a topic term."""
+
+    layer: int
+    kind: str  # name demonym place weak entity multi ambiguous cue blocker topic
+    ref: Any
+    case: str = "any"
+    surface: str = ""
+    langs: frozenset[str] | None = None
+    script: str = "latin"
+    ko_particle: bool = False
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    key: str
+    regex: re.Pattern[str] | None
+    stem_end: bool
+    open_end: bool
+    # (place-layer targets, topic-layer targets) usable in a story of each language (None: unknown language).
+    by_language: dict[str | None, tuple[tuple[_Target, ...], tuple[_Target, ...]]]
+    text_checked: bool  # whether any target has a case or particle rule to check against the text
+
+    @classmethod
+    def of(cls, key: str, regex: re.Pattern[str] | None, stem_end: bool, open_end: bool,
+           targets: tuple[_Target, ...]) -> _Pattern:
+        by_language = {}
+        for lang in (None, *LANGUAGES):
+            usable = [t for t in targets if _language_ok(t, lang)]
+            by_language[lang] = (tuple(t for t in usable if t.layer == _PLACE_LAYER),
+                                 tuple(t for t in usable if t.layer == _TOPIC_LAYER))
+        text_checked = any(t.case != "any" or t.ko_particle for t in targets)
+        return cls(key, regex, stem_end, open_end, by_language, text_checked)
+
+
+def _language_ok(t: _Target, lang: str | None) -> bool:
+    """Whether a term may match in a story of this language: its own, a related one, or another script."""
+    if t.langs is None or lang is None:
+        return True
+    return bool(t.langs & _LANGUAGE_GROUPS.get(lang, frozenset({lang}))) or t.script != _SCRIPTS[lang]
+
+
+def _compile(norm: str, targets: tuple[_Target, ...]) -> _Pattern:
+    """A pattern triggered by the literal text before its first '*', checked by a regex when it has wildcards."""
+    hangul = any(_is_hangul(ch) for ch in norm)
+    if "*" not in norm:
+        return _Pattern.of(norm, None, False, hangul, targets)
+    star = norm.index("*")
+    key = norm[:star]
+    if star == len(norm) - 1:
+        return _Pattern.of(key, None, True, False, targets)
+    body = r"\w*".join(re.escape(part).replace(r"\ ", " +") for part in norm.split("*"))
+    if not norm.endswith("*") and not hangul:
+        body += r"(?!\w)"
+    return _Pattern.of(key, re.compile(body), False, False, targets)
+
+
+class _Matcher:
+    """One Aho-Corasick automaton over every configured pattern, with word-boundary and case checks."""
+
+    def __init__(self, entries: Iterable[tuple[str, _Target]]):
+        by_pattern: dict[str, list[_Target]] = defaultdict(list)
+        for text, target in entries:
+            by_pattern[_normalize_pattern(text)].append(target)
+        by_key: dict[str, list[_Pattern]] = defaultdict(list)
+        for norm, targets in by_pattern.items():
+            pattern = _compile(norm, tuple(dict.fromkeys(targets)))
+            by_key[pattern.key].append(pattern)
+        self._automaton = ahocorasick.Automaton()
+        for key, patterns in by_key.items():
+            self._automaton.add_word(key, (len(key), tuple(patterns)))
+        self._automaton.make_automaton()
+        self.size = len(by_pattern)
+
+    def scan(self, text: str, folded: str, lang: str | None) -> tuple[list[_Found], list[_Found]]:
+        """(place-layer, topic-layer) matches that pass their boundary, case and language checks."""
+        n = len(folded)
+        place_found: list[_Found] = []
+        topic_found: list[_Found] = []
+        tail = _WORD_TAIL.match
+        for end, (klen, patterns) in self._automaton.iter(folded):
+            start = end - klen + 1
+            if start and folded[start - 1].isalnum():
+                continue
+            for pattern in patterns:
+                if pattern.stem_end:
+                    stop = tail(folded, end + 1).end()
+                elif pattern.regex is not None:
+                    m = pattern.regex.match(folded, start)
+                    if m is None:
+                        continue
+                    stop = m.end()
+                else:
+                    stop = end + 1
+                    if not pattern.open_end and stop < n and folded[stop].isalnum():
+                        continue
+                place, topic = pattern.by_language[lang]
+                if pattern.text_checked:
+                    if place:
+                        place = tuple([t for t in place if _accept(t, text, folded, start, stop)])
+                    if topic:
+                        topic = tuple([t for t in topic if _accept(t, text, folded, start, stop)])
+                if place:
+                    place_found.append((start, -stop, -klen, len(place_found), place))
+                if topic:
+                    topic_found.append((start, -stop, -klen, len(topic_found), topic))
+        return place_found, topic_found
+
+
+def _accept(t: _Target, text: str, folded: str, start: int, stop: int) -> bool:
+    """Whether a match passes its target's case and Korean-particle rules."""
+    if t.case == "proper":
+        ch = text[start]
+        if ch.lower() != ch.upper() and not ch.isupper():
+            return False
+    elif t.case == "exact" and text[start:start + len(t.surface)] != t.surface:
+        return False
+    if t.ko_particle and stop < len(folded):
+        nxt = folded[stop]
+        if _is_hangul(nxt) and nxt not in _KO_PARTICLES:
+            return False
+    return True
+
+
+def _leftmost_longest(matches: Iterable[_Found]) -> list[tuple[int, int, Any]]:
+    """Non-overlapping (start, stop, payload) matches, earliest first and longest (then most specific) at each start."""
+    chosen = []
+    last = -1
+    for start, neg_stop, _neg_klen, _seq, payload in sorted(matches):
+        if start >= last:
+            last = -neg_stop
+            chosen.append((start, last, payload))
+    return chosen
+
+
+# --------------------------------------------------------------------------------------------
+# pycountry names
+# --------------------------------------------------------------------------------------------
+
+_CYRILLIC_VOWELS = frozenset("аеёиоуыэюяйьіїєАЕЁИОУЫЭЮЯЙЬІЇЄ")
+
+
+def _stem_cyrillic_word(word: str) -> str:
+    """A word-start stem for a Cyrillic word ("Украина" -> "Украин*"), or the word itself when too short."""
+    if not any("\u0400" <= ch <= "\u04ff" for ch in word):
+        return word
+    stem = word
+    while len(stem) > 4 and stem[-1] in _CYRILLIC_VOWELS:
+        stem = stem[:-1]
+    if stem[-1] in _CYRILLIC_VOWELS or len(stem) < 4:
+        return word
+    return stem + "*"
+
+
+def _name_variants(name: str, lang: str) -> list[str]:
+    """The forms of an ISO name worth matching in running text ("Iran, Islamic Republic of" -> "Iran")."""
+    name = re.sub(r"\s*\([^)]*\)", "", name).strip()
+    if "," in name:
+        name = name.split(",")[0].strip()
+    name = re.sub(r"^(the|The) ", "", name)
+    if not name:
+        return []
+    if lang in ("ru", "uk"):
+        return [" ".join(_stem_cyrillic_word(w) for w in re.split(r"[\s\-]+", name))]
+    variants = [name]
+    if lang == "de" and " " not in name and name[-1] not in "sxzß":
+        variants.append(name + "s")  # genitive: Russlands, Nordkoreas
+    return variants
+
+
+def _translators() -> dict[str, gettext.NullTranslations]:
+    # English is the catalogs' source language, so it has no catalog of its own: the fallback returns it.
+    return {lang: gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[lang], fallback=lang == "en")
+            for lang in LANGUAGES}
+
+
+def _pycountry_names() -> list[tuple[str, str, str]]:
+    """(code, language, name) for every ISO 3166-1 country in every supported language."""
+    out = []
+    for lang, translator in _translators().items():
+        for country in pycountry.countries:
+            for attr in ("name", "official_name", "common_name"):
+                value = getattr(country, attr, None)
+                if value:
+                    for variant in _name_variants(translator.gettext(value), lang):
+                        out.append((country.alpha_2, lang, variant))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The tagger
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Doc:
+    """The story's fields joined into one text, with each segment's role (title, lead, dateline, body)."""
+
+    text: str
+    folded: str
+    starts: list[int]
+    roles: list[str]
+
+    def role_at(self, offset: int) -> str:
+        return self.roles[bisect_right(self.starts, offset) - 1]
+
+
+def _split_dateline(body: str) -> tuple[str, str]:
+    m = _DATELINE_PREFIX.match(body)
+    if m is None or m.end() > 80:
+        return "", body
+    return body[:m.end()], body[m.end():]
+
+
+def _split_lead(body: str) -> tuple[str, str]:
+    """The lead and the rest of a body: the first paragraph, cut to its first sentence when that is long."""
+    cut = len(body)
+    for m in _PARAGRAPH_BREAK.finditer(body):
+        if m.start() >= 120:
+            cut = m.start()
+            break
+    if cut > 300:
+        m = _SENTENCE_END.search(body, 100, 400)
+        cut = m.end() if m else 400
+    return body[:cut], body[cut:]
+
+
+def _build_doc(title: str | None, summary: str | None, body: str | None) -> _Doc:
+    segments: list[tuple[str, str]] = []
+    if title and title.strip():
+        segments.append((title, "title"))
+    has_summary = bool(summary and summary.strip())
+    if has_summary:
+        segments.append((summary or "", "lead"))
+    if body and body.strip():
+        dateline, rest = _split_dateline(body)
+        if dateline:
+            segments.append((dateline, "dateline"))
+        if has_summary:
+            segments.append((rest, "body"))
+        else:
+            lead, rest = _split_lead(rest)
+            segments.append((lead, "lead"))
+            segments.append((rest, "body"))
+    parts: list[str] = []
+    starts: list[int] = []
+    roles: list[str] = []
+    offset = 0
+    for raw, role in segments:
+        text = _collapse(raw)
+        if not text:
+            continue
+        starts.append(offset)
+        roles.append(role)
+        parts.append(text)
+        offset += len(text) + 1
+    joined = "\n".join(parts)
+    return _Doc(joined, _fold(joined), starts or [0], roles or ["body"])
+
+
+def _looks_like_person(text: str, start: int, stop: int) -> bool:
+    """True when a capitalised word next to the match makes it part of a name ("Michael Jordan", "Chad Smith")."""
+    after = _NEXT_WORD.match(text, stop)
+    if after:
+        word = after.group(1)
+        if word[0].isupper() and word not in _NOT_NAMES:
+            return True
+    before = _PREV_WORD.search(text, max(0, start - 40), start)
+    if before:
+        raw = before.group(1)
+        word = raw.rstrip(".")
+        if word in _HONORIFICS:
+            return True
+        if not raw.endswith(".") and word[:1].isupper() and word not in _NOT_NAMES:
+            return True
+    return False
+
+
+# Who said it is not what the story is about: "..., Seoul says", "selon Washington", "по данным Южной Кореи".
+_SOURCE_WEIGHT = 0.3
+_SAYS_AFTER = re.compile(
+    r"^[^,;:.!?\"«»“”\n]{0,40}?(?<!\w)(?:says|said|say|claimed|reported|confirm|confirms|confirmed|tells|told|warned|"
+    r"estimated|believes|a affirmé|affirme|affirment|ont affirmé|a déclaré|déclare|a annoncé|annonce|a confirmé|"
+    r"confirme|ont ajouté|a ajouté|estime|a indiqué|indique|rapporte|a fait état|ont fait état|fait état|"
+    r"заявил\w*|заявля\w*|сообщил\w*|сообщает|сообщают|утверждает|утверждают|подтвердил\w*|считают|полагают|"
+    r"повідомил\w*|повідомляє|стверджує|стверджують|підтвердил\w*|вважають|"
+    r"sagte|sagt|erklärte|bestätigte|meldet|berichtet|dijo|afirmó|aseguró|informó|confirmó)(?!\w)",
+    re.IGNORECASE,
+)
+_SAYS_BEFORE = re.compile(
+    r"(?<!\w)(?:(?:according to|citing|selon|d'après|по данным|по словам|по информации|заявили в|сообщили в|"
+    r"сообщает|за даними|за словами|за інформацією|повідомили в|laut|según|reports? (?:by|from|in)|"
+    r"сообщени\w*|повідомленн\w*)[^,;:.!?\"«»“”\n]{0,25}"
+    r"|(?:said|says|a affirmé|a déclaré|заявил\w*|заяв\w+ в|повідомил\w*) (?:the |la |le |les |l')?)$",
+    re.IGNORECASE,
+)
+# News media of a country are a source too ("South Korean media", "южнокорейских СМИ").
+_MEDIA_AFTER = re.compile(r"^(?:'s)? (?:state |official |news )?(?:media|press|médias|presse|СМИ|ЗМІ|언론|매체)(?!\w)")
+# "Russia says it shot down...": the speaker reports its own action, so it is the story's actor.
+_SELF_REPORT = re.compile(r" +(?:that +)?(?:it|its|they|their|il|elle|ils|elles|он|она|оно|они|воно|вона|вони)(?!\w)",
+                          re.IGNORECASE)
+_KO_SUBJECT = re.compile(r"^[^,.\"“]{0,12}?(?:은|는|이|가)\s")
+_KO_SAYS = re.compile(r"(?:밝혔다|전했다|보고했다|발표했다|말했다|주장했다|보도했다|분석했다|평가했다)")
+_KO_QUOTE = re.compile(r'^\s*["“]')
+_SENTENCE_BREAK = re.compile(r"[.!?。\n]")
+
+
+def _attributions(doc: _Doc, mentions: list[tuple[str, str, int, int]], roles: list[str]) -> set[int]:
+    """Indices of title and lead mentions that only name a source ("..., Seoul says") of news about another country.
+
+    Another country must appear in the same sentence or in the title, and a self-report ("Russia says it...")
+    is not a source: there the speaker is the actor.
+    """
+    found: set[int] = set()
+    text = doc.text
+    title_codes = {m[0] for m, role in zip(mentions, roles, strict=True) if role == "title"}
+    order = sorted((m[2], m[0]) for m in mentions)
+    offsets = [o[0] for o in order]
+    for i, (code, _kind, start, stop) in enumerate(mentions):
+        if roles[i] != "title" and roles[i] != "lead":
+            continue
+        segment_end = text.find("\n", stop)
+        segment_end = len(text) if segment_end < 0 else segment_end
+        head = text[max(0, start - 60):start]
+        cut = max(head.rfind("."), head.rfind("!"), head.rfind("?"), head.rfind("\n"))
+        sentence_start = start - len(head) + cut + 1
+        after = _SENTENCE_BREAK.search(text, stop, segment_end)
+        sentence_end = after.start() if after else segment_end
+        others = [o for o in order[bisect_left(offsets, sentence_start):bisect_left(offsets, sentence_end)]
+                  if o[1] != code]
+        if not others and not title_codes - {code}:
+            continue
+        if _is_source(text, text[stop:sentence_end], start, stop, sentence_start, others):
+            found.add(i)
+    return found
+
+
+def _is_source(text: str, tail: str, start: int, stop: int, sentence_start: int,
+               others: list[tuple[int, str]]) -> bool:
+    """Whether the mention at [start, stop) is the subject of a reporting verb rather than the story's subject."""
+    says = _SAYS_AFTER.match(tail)
+    if says:
+        return not _SELF_REPORT.match(tail, says.end()) and not any(stop <= o[0] < stop + says.end() for o in others)
+    if _MEDIA_AFTER.match(tail) or _SAYS_BEFORE.search(text, max(sentence_start, start - 60), start):
+        return True
+    if _is_hangul(text[start]):
+        return bool((_KO_SUBJECT.match(tail) and _KO_SAYS.search(tail)) or _KO_QUOTE.match(tail))
+    return False
+
+
+class _Evidence:
+    """Matched surface forms with their counts and first offsets, listed most frequent first."""
+
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items: dict[str, list[int]] = {}
+
+    def add(self, surface: str, position: int, count: int = 1) -> None:
+        item = self.items.get(surface)
+        if item is None:
+            self.items[surface] = [count, position]
+        else:
+            item[0] += count
+            if position < item[1]:
+                item[1] = position
+
+    def merge(self, other: _Evidence) -> None:
+        for surface, (count, position) in other.items.items():
+            self.add(surface, position, count)
+
+    def top(self) -> list[str]:
+        items = self.items
+        return sorted(items, key=lambda s: (-items[s][0], items[s][1]))[:_MAX_EVIDENCE]
+
+
+@dataclass
+class _CountryAcc:
+    mentions: int = 0
+    raw: float = 0.0
+    raw_own: float = 0.0  # without dateline echoes
+    mentions_own: int = 0
+    title: bool = False
+    lead: bool = False
+    evidence: _Evidence = field(default_factory=_Evidence)
+
+
+class Tagger:
+    """Finds countries, topics and entities in a story; build once (it compiles the automaton), reuse for many."""
+
+    def __init__(self, taxonomy: Taxonomy, aliases: CountryAliases):
+        self.taxonomy = taxonomy
+        self.aliases = aliases
+        self._entities = aliases.entities
+        self._ambiguous = aliases.ambiguous
+        self._top_topics = tuple(t for t in taxonomy.topics if not t.parents)
+        self._subtopics = tuple(t for t in taxonomy.topics if t.parents)
+        self._country_names = {c.alpha_2: c.name for c in pycountry.countries}
+        entries = list(self._curated_entries())
+        curated = {_normalize_pattern(text) for text, target in entries if target.layer == _PLACE_LAYER}
+        entries.extend(self._pycountry_entries(curated))
+        for topic in taxonomy.topics:
+            for term in topic.terms:
+                entries.append((term.text, self._target(_TOPIC_LAYER, "topic", topic.id, term, langs=True)))
+        self._matcher = _Matcher(entries)
+        self._names = self._name_index()
+
+    @classmethod
+    def from_paths(cls, taxonomy_path: str | None = None, countries_path: str | None = None) -> Tagger:
+        """A tagger from config files (defaults: the packaged ones)."""
+        return cls(load_taxonomy(taxonomy_path), load_country_aliases(countries_path))
+
+    # -- building ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _target(layer: int, kind: str, ref: Any, term: Term, langs: bool = False, ko_particle: bool = False
+                ) -> _Target:
+        return _Target(layer=layer, kind=kind, ref=ref, case=term.case, surface=_collapse(term.text),
+                       langs=frozenset(_LANGUAGE_GROUPS.get(term.lang, {term.lang})) if langs and term.lang else None,
+                       script=_script(term.text), ko_particle=ko_particle)
+
+    def _curated_entries(self) -> Iterable[tuple[str, _Target]]:
+        a = self.aliases
+        for country in a.countries:
+            for kind in ("names", "demonyms", "places", "weak"):
+                for term in getattr(country, kind):
+                    yield term.text, self._target(_PLACE_LAYER, kind.rstrip("s") if kind != "weak" else "weak",
+                                                  country.code, term)
+        for i, entity in enumerate(a.entities):
+            for term in entity.aliases:
+                yield term.text, self._target(_PLACE_LAYER, "entity", i, term)
+        for multi in a.multi:
+            for term in multi.terms:
+                yield term.text, self._target(_PLACE_LAYER, "multi", multi.countries, term)
+        for i, amb in enumerate(a.ambiguous):
+            for term in amb.terms:
+                yield term.text, self._target(_PLACE_LAYER, "ambiguous", i, term)
+            for sense in amb.senses:
+                for term in sense.cues:
+                    yield term.text, self._target(_PLACE_LAYER, "cue", (i, sense.code), term)
+        for term in a.blockers:
+            yield term.text, self._target(_PLACE_LAYER, "blocker", None, term)
+
+    def _pycountry_entries(self, curated: set[str]) -> Iterable[tuple[str, _Target]]:
+        """ISO names as matchable terms, minus those curated and those naming several countries."""
+        codes: dict[str, set[str]] = defaultdict(set)
+        langs: dict[tuple[str, str], set[str]] = defaultdict(set)
+        surfaces: dict[tuple[str, str], str] = {}
+        for code, lang, name in _pycountry_names():
+            norm = _normalize_pattern(name)
+            codes[norm].add(code)
+            langs[(norm, code)] |= _LANGUAGE_GROUPS.get(lang, {lang})
+            surfaces.setdefault((norm, code), name)
+        for (norm, code), name_langs in langs.items():
+            if norm in curated or len(codes[norm]) > 1:
+                continue
+            name = surfaces[(norm, code)]
+            script = _script(name)
+            target = _Target(layer=_PLACE_LAYER, kind="name", ref=code, case="proper", surface=name,
+                             langs=frozenset(name_langs), script=script,
+                             ko_particle=script == "hangul" and len(name.replace(" ", "")) <= 2)
+            yield name, target
+
+    def _name_index(self) -> dict[str, str | None]:
+        """Folded country name -> code, for dateline names; None marks a name shared by several countries."""
+        index: dict[str, set[str]] = defaultdict(set)
+        for code, _lang, name in _pycountry_names():
+            if "*" not in name:
+                index[_collapse(_fold(name))].add(code)
+        translators = _translators()
+        for country in pycountry.countries:
+            index[country.alpha_3.lower()].add(country.alpha_2)
+            for attr in ("name", "official_name", "common_name"):
+                value = getattr(country, attr, None)
+                for translator in translators.values():
+                    if value:
+                        index[_collapse(_fold(translator.gettext(value)))].add(country.alpha_2)
+        for country in self.aliases.countries:
+            for term in country.names:
+                if "*" not in term.text:
+                    index[_collapse(_fold(term.text))].add(country.code)
+        return {name: (codes.pop() if len(codes) == 1 else None) for name, codes in index.items()}
+
+    # -- tagging -------------------------------------------------------------------------------
+
+    def resolve_country(self, name: str, language: str | None = None) -> str | None:
+        """The ISO alpha-2 code of a country name as written in a dateline ("Belgique", "Україна"), or None."""
+        if not name or not name.strip():
+            return None
+        text = name.strip().strip(".,;:()[]")
+        if len(text) == 2 and text.isupper() and pycountry.countries.get(alpha_2=text):
+            return text
+        key = _collapse(_fold(text))
+        if key in self._names:
+            return self._names[key]
+        result = self.tag(text, None, None, language)
+        codes = [c["code"] for c in result.countries]
+        return codes[0] if len(codes) == 1 else None
+
+    def tag(self, title: str | None, summary: str | None, body: str | None, language: str | None,
+            dateline_country: str | None = None) -> TagResult:
+        """Countries, topics and entities of one story, each with its score and evidence."""
+        doc = _build_doc(title, summary, body)
+        lang = (language or "").lower().split("-")[0].split("_")[0] or None
+        place_found, topic_found = self._matcher.scan(doc.text, doc.folded, lang if lang in _SCRIPTS else None)
+        place = _leftmost_longest(place_found)
+        if dateline_country and pycountry.countries.get(alpha_2=dateline_country) is None:
+            dateline_country = None
+        countries, accs, entity_hits = self._countries(doc, place, dateline_country)
+        topics = self._topics(doc, topic_found, countries, accs)
+        entities = self._entity_records(doc, entity_hits)
+        return TagResult(countries=countries, topics=topics, entities=entities)
+
+    def _countries(self, doc: _Doc, place: list[tuple[int, int, tuple[_Target, ...]]],
+                   dateline_country: str | None
+                   ) -> tuple[list[dict[str, Any]], dict[str, _CountryAcc], dict[int, list[tuple[int, int]]]]:
+        mentions: list[tuple[str, str, int, int]] = []  # (code, kind, start, stop)
+        weak: list[tuple[str, int, int]] = []
+        ambiguous: list[tuple[int, int, int]] = []
+        cues: Counter[tuple[int, str]] = Counter()
+        entity_hits: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        entities = self._entities
+        for start, stop, targets in place:
+            if len(targets) > 1:
+                if any(t.kind == "blocker" for t in targets):
+                    continue
+                # One mention per country and per entity, however many aliases matched the same words.
+                targets = tuple({(t.kind, t.ref): t for t in targets}.values())
+                codes_here: set[str] = set()
+            else:
+                codes_here = set()
+            for t in targets:
+                kind = t.kind
+                if kind in _COUNTRY_KINDS:
+                    if t.ref not in codes_here:
+                        codes_here.add(t.ref)
+                        mentions.append((t.ref, kind, start, stop))
+                elif kind == "entity":
+                    entity_hits[t.ref].append((start, stop))
+                    code = entities[t.ref].country
+                    if code and code not in codes_here:
+                        codes_here.add(code)
+                        mentions.append((code, "entity", start, stop))
+                elif kind == "multi":
+                    for code in t.ref:
+                        if code not in codes_here:
+                            codes_here.add(code)
+                            mentions.append((code, "multi", start, stop))
+                elif kind == "weak":
+                    weak.append((t.ref, start, stop))
+                elif kind == "ambiguous":
+                    ambiguous.append((t.ref, start, stop))
+                elif kind == "cue":
+                    cues[t.ref] += 1
+        strong = Counter(m[0] for m in mentions)
+        for code, start, stop in weak:
+            if strong[code]:
+                mentions.append((code, "weak", start, stop))
+        # One "Michael Jordan" makes every bare "Jordan" of the story the same person.
+        persons = {index for index, start, stop in ambiguous
+                   if self._ambiguous[index].person and _looks_like_person(doc.text, start, stop)}
+        for index, start, stop in ambiguous:
+            if index in persons and not any(cues[(index, sense.code)] for sense in self._ambiguous[index].senses
+                                            if sense.code != "none"):
+                continue
+            code = self._resolve_ambiguous(index, doc.text, start, stop, strong, cues)
+            if code:
+                mentions.append((code, "ambiguous", start, stop))
+
+        role_at = doc.role_at
+        text = doc.text
+        roles = [role_at(m[2]) for m in mentions]
+        dateline_codes = {dateline_country} if dateline_country else set()
+        if "dateline" in doc.roles:
+            dateline_codes.update(m[0] for m, role in zip(mentions, roles, strict=True) if role == "dateline")
+        sources = _attributions(doc, mentions, roles)
+        accs: dict[str, _CountryAcc] = defaultdict(_CountryAcc)
+        for i, ((code, kind, start, stop), role) in enumerate(zip(mentions, roles, strict=True)):
+            weight = _FIELD_WEIGHTS[role] * _KIND_WEIGHTS[kind]
+            acc = accs[code]
+            acc.mentions += 1
+            acc.raw += weight
+            acc.evidence.add(text[start:stop], start)
+            if role == "dateline" or (kind == "place" and code in dateline_codes):
+                continue
+            if i in sources:
+                acc.raw_own += weight * _SOURCE_WEIGHT
+                continue
+            acc.mentions_own += 1
+            acc.raw_own += weight
+            if role == "title":
+                acc.title = acc.lead = True
+            elif role == "lead":
+                acc.lead = True
+        if dateline_country:
+            acc = accs[dateline_country]
+            acc.raw += _DATELINE_WEIGHT
+            acc.evidence.add("dateline", -1)
+        if not accs:
+            return [], {}, entity_hits
+        max_raw = max(a.raw for a in accs.values())
+        max_own = max(a.raw_own for a in accs.values())
+        records = []
+        for code, acc in accs.items():
+            rel = acc.raw / max_raw
+            score = 0.5 * rel + 0.5 * (1.0 - math.exp(-acc.raw / _COUNTRY_SATURATION))
+            own = acc.raw_own / max_own if max_own else 0.0
+            primary = acc.raw_own > 0 and (
+                acc.title
+                or (acc.mentions_own >= 2 and own >= 0.4)
+                or (acc.lead and (own >= 0.25 or (acc.mentions_own >= 2 and own >= 0.2)))
+            )
+            records.append({
+                "code": code,
+                "name": self._country_names.get(code, code),
+                "score": round(min(1.0, score), 3),
+                "mentions": acc.mentions,
+                "primary": bool(primary),
+                "evidence": acc.evidence.top(),
+            })
+        records.sort(key=lambda r: (not r["primary"], -r["score"], r["code"]))
+        return records, accs, entity_hits
+
+    def _resolve_ambiguous(self, index: int, text: str, start: int, stop: int, strong: Counter[str],
+                           cues: Counter[tuple[int, str]]) -> str | None:
+        """The country an ambiguous word names here, from the person test, its cues and the other evidence."""
+        amb = self._ambiguous[index]
+        if amb.person and _looks_like_person(text, start, stop):
+            return None
+        scores = {}
+        for sense in amb.senses:
+            score = cues[(index, sense.code)]
+            if sense.country_evidence and sense.code != "none":
+                score += strong[sense.code]
+            scores[sense.code] = score
+        positive = [code for code, score in scores.items() if score > 0]
+        if len(positive) == 1:
+            choice: str | None = positive[0]
+        elif positive:
+            cued = [code for code in positive if cues[(index, code)] > 0]
+            choice = cued[0] if len(cued) == 1 else amb.default
+        else:
+            choice = amb.default
+        return None if choice == "none" else choice
+
+    def _topics(self, doc: _Doc, found: list[_Found], countries: list[dict[str, Any]],
+                accs: Mapping[str, _CountryAcc]) -> list[dict[str, Any]]:
+        per_topic: dict[str, list[_Found]] = defaultdict(list)
+        for start, neg_stop, neg_klen, seq, targets in found:
+            if len(targets) == 1:
+                per_topic[targets[0].ref].append((start, neg_stop, neg_klen, seq, None))
+            else:
+                for topic_id in {t.ref for t in targets}:
+                    per_topic[topic_id].append((start, neg_stop, neg_klen, seq, None))
+
+        def term_hits(topic_id: str) -> tuple[float, bool, _Evidence]:
+            weight, lead, evidence = 0.0, False, _Evidence()
+            for start, stop, _ in _leftmost_longest(per_topic.get(topic_id, ())):
+                role = doc.role_at(start)
+                weight += _FIELD_WEIGHTS[role]
+                lead = lead or role == "title" or role == "lead"
+                evidence.add(doc.text[start:stop], start)
+            return weight, lead, evidence
+
+        by_code = {c["code"]: c for c in countries}
+        share = self.taxonomy.passing_share
+        scores: dict[str, float] = {}
+        evidence: dict[str, _Evidence] = {}
+        for topic in self._top_topics:
+            weight, lead, ev = term_hits(topic.id)
+            country_part = 0.0
+            for code in topic.countries:
+                c = by_code.get(code)
+                if c is None:
+                    continue
+                # A primary country makes a topic only with real weight behind it (not one adjective).
+                strong = c["primary"] and accs[code].raw_own >= self.taxonomy.min_country_weight
+                part = 0.5 + 0.5 * c["score"] if strong else share * c["score"]
+                country_part = max(country_part, part)
+                if part >= 0.2:
+                    ev.merge(accs[code].evidence)
+            term_part = 1.0 - math.exp(-weight / topic.saturation)
+            if not lead:
+                term_part *= 0.5
+            scores[topic.id] = 1.0 - (1.0 - country_part) * (1.0 - term_part)
+            evidence[topic.id] = ev
+        fired = {t.id: scores[t.id] for t in self._top_topics if scores[t.id] >= t.min_score}
+        for topic in self._top_topics:
+            for rule in topic.implied_by:
+                acc = accs.get(rule.country)
+                if rule.topic in fired and acc is not None and (acc.mentions >= rule.min_mentions or acc.lead):
+                    lifted = 0.9 * fired[rule.topic]
+                    if lifted > scores[topic.id]:
+                        scores[topic.id] = lifted
+                        evidence[topic.id].merge(acc.evidence)
+            if scores[topic.id] >= topic.min_score:
+                fired[topic.id] = scores[topic.id]
+
+        for topic in self._subtopics:
+            parents = [fired[p] for p in topic.parents if p in fired]
+            if not parents or any(code not in accs for code in topic.requires_countries):
+                continue
+            weight, _lead, ev = term_hits(topic.id)
+            score = min(max(parents), 1.0 - math.exp(-weight / topic.saturation))
+            if score >= topic.min_score:
+                fired[topic.id] = score
+                evidence[topic.id] = ev
+        records = [{"id": tid, "score": round(min(1.0, score), 3), "evidence": evidence[tid].top()}
+                   for tid, score in fired.items()]
+        records.sort(key=lambda r: (-r["score"], r["id"]))
+        return records
+
+    def _entity_records(self, doc: _Doc, entity_hits: Mapping[int, list[tuple[int, int]]]) -> list[dict[str, Any]]:
+        records = []
+        for index, spans in entity_hits.items():
+            entity = self._entities[index]
+            if not entity.id:
+                continue
+            ev = _Evidence()
+            for start, stop in spans:
+                ev.add(doc.text[start:stop], start)
+            records.append({"id": entity.id, "name": entity.name, "type": entity.type, "mentions": len(spans),
+                            "evidence": ev.top()})
+        records.sort(key=lambda r: (-r["mentions"], r["name"]))
+        return records
+
+
+def tag_record(tagger: Tagger, record: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of an event record with countries, topics and entities set, its dateline country resolved, _hints gone."""
+    out = dict(record)
+    hints = out.pop("_hints", None) or {}
+    language = out.get("language")
+    dateline = out.get("dateline")
+    dateline = dict(dateline) if isinstance(dateline, Mapping) else None
+    code = dateline.get("country") if dateline else None
+    if code is None:
+        name = hints.get("dateline_country_name")
+        if name:
+            code = tagger.resolve_country(name, language)
+        if code is None and dateline and dateline.get("place"):
+            code = tagger.resolve_country(dateline["place"], language)
+        if code is not None:
+            dateline = {"place": dateline.get("place") if dateline else None, "country": code}
+            out["dateline"] = dateline
+    result = tagger.tag(out.get("title"), out.get("summary"), out.get("body"), language, code)
+    out["countries"] = result.countries
+    out["topics"] = result.topics
+    out["entities"] = result.entities
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Beam wrapper
+# --------------------------------------------------------------------------------------------
+
+
+class TagEventsFn(beam.DoFn):
+    """Tags event records; the tagger (an Aho-Corasick automaton) is built once per worker in setup().
+
+    Failure policy: tagging does not raise on any text; a broken config file fails setup(), stopping the job
+    before it writes anything.
+    """
+
+    def __init__(self, taxonomy_path: str | None = None, countries_path: str | None = None):
+        self._taxonomy_path = taxonomy_path
+        self._countries_path = countries_path
+        self._tagger: Tagger | None = None
+        self.tagged = Metrics.counter(self.__class__, "tagged")
+        self.untagged = Metrics.counter(self.__class__, "untagged")
+        self.countries_per_record = Metrics.distribution(self.__class__, "countries_per_record")
+
+    def setup(self) -> None:
+        self._tagger = Tagger.from_paths(self._taxonomy_path, self._countries_path)
+
+    def process(self, record: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        assert self._tagger is not None, "setup() builds the tagger"
+        out = tag_record(self._tagger, record)
+        if out["topics"]:
+            self.tagged.inc()
+        else:
+            self.untagged.inc()
+        self.countries_per_record.update(len(out["countries"]))
+        for topic in out["topics"]:
+            Metrics.counter(self.__class__, f"topic_{topic['id']}").inc()
+        yield out
+
+
+class TagEvents(beam.PTransform):
+    """Sets countries, topics and entities on every event record (config paths default to the packaged files)."""
+
+    def __init__(self, taxonomy_path: str | None = None, countries_path: str | None = None,
+                 label: str | None = None):
+        super().__init__(label)
+        self._taxonomy_path = taxonomy_path
+        self._countries_path = countries_path
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        return records | "TagRecords" >> beam.ParDo(TagEventsFn(self._taxonomy_path, self._countries_path))
+
+
+if __name__ == "__main__":
+    _args = sys.argv[1:] + [None] * 4
+    _result = Tagger.from_paths().tag(_args[0], _args[1], _args[2], _args[3])
+    print(json.dumps(_result.__dict__, ensure_ascii=False, indent=2))
