@@ -33,7 +33,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.dedup import DedupExact
 from transforms.embargo import HoldEmbargoed, delete_files, held_dir, list_held_files
-from transforms.fetch import FetchFn
+from transforms.fetch import CommitFetchState, FetchDocuments, FetchPolicy, fetch_reject, summarize_reports
 from transforms.manifest import (
     RunInfo,
     WriteManifest,
@@ -65,11 +65,13 @@ def build_pipeline(
     run: RunInfo,
     topics_path: str | None = None,
     held_files: list[str] | None = None,
+    fetch_policy: FetchPolicy | None = None,
 ) -> dict[str, beam.PCollection]:
     """Add the batch graph to ``pipeline``; return its datasets and the manifest path, for tests.
 
     ``held_files`` are the embargo files earlier runs left (listed at launch); they are
-    released or held again, and deleted once this run's manifest is written.
+    released or held again, and deleted once this run's manifest is written. Fetch state
+    (validators, body hashes) is likewise committed only after the manifest.
     """
     ingested_at = datetime.fromisoformat(run.started_at.replace("Z", "+00:00"))
     held_files = list(held_files or [])
@@ -78,7 +80,15 @@ def build_pipeline(
     documents = _guarded(
         pipeline | "Sources" >> beam.Create(sources), "sources", "ExpandSources", ExpandSourcesFn(), run, rejects
     )
-    payloads = _guarded(documents, "fetch", "Fetch", FetchFn(), run, rejects)
+    fetch_state_dir = FileSystems.join(run.state_dir, "fetch")
+    fetched = documents | "Fetch" >> FetchDocuments(fetch_policy or FetchPolicy(), fetch_state_dir)
+    payloads = fetched["payloads"]
+    rejects.append(fetched["failures"] | "FetchRejects" >> beam.Map(fetch_reject, run.run_id, run.started_at))
+    fetch_summary = (
+        fetched["reports"]
+        | "FetchReportList" >> beam.combiners.ToList()
+        | "FetchSummary" >> beam.Map(summarize_reports)
+    )
     items = _guarded(payloads, "parse", "Parse", ParseFn(), run, rejects)
     records = _guarded(items, "normalize", "Normalize", NormalizeFn(run.run_id, ingested_at), run, rejects)
     embargo = records | "Embargo" >> HoldEmbargoed(run.state_dir, held_files, run.run_id, run.started_at)
@@ -109,9 +119,13 @@ def build_pipeline(
         records | "CountNormalized" >> beam.Map(lambda _: ("stage", "normalized")),
         tagged | "CountTagged" >> beam.Map(lambda _: ("stage", "tagged")),
     ) | "AllCounts" >> beam.Flatten()
-    manifest = (count_keys, files | "AllFiles" >> beam.Flatten(), state_files) | "WriteManifest" >> WriteManifest(run)
-    # Consumed embargo files go only once the manifest (and so every output) is written.
+    manifest = (
+        count_keys, files | "AllFiles" >> beam.Flatten(), state_files, fetch_summary
+    ) | "WriteManifest" >> WriteManifest(run)
+    # State moves on only once the manifest (and so every output) is written: a run that dies
+    # earlier re-fetches and re-releases the same items next time, with the same ids.
     manifest | "DeleteReleasedHeld" >> beam.FlatMap(delete_files, held_files)
+    fetched["reports"] | "CommitFetchState" >> CommitFetchState(fetch_state_dir, after=manifest)
     return {"events": events, "duplicates": duplicates, "rejects": all_rejects, "manifest": manifest}
 
 
@@ -151,6 +165,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--state", default=None, help="state folder or gs:// prefix (default: OUTPUT/_state)")
     parser.add_argument("--run-id", "--run_id", dest="run_id", help="run id (default: UTC time + random suffix)")
     parser.add_argument("--topics", default=None, help="topic taxonomy YAML (default: the bundled config/topics.yaml)")
+    parser.add_argument("--per-host-delay", type=float, default=FetchPolicy.per_host_delay_s,
+                        help="seconds between two requests to one host (default %(default)s)")
+    parser.add_argument("--fetch-threads", type=int, default=FetchPolicy.max_workers,
+                        help="HTTP requests in flight at once per worker (default %(default)s)")
     return parser.parse_known_args(argv)
 
 
@@ -179,12 +197,18 @@ def run(argv: list[str] | None = None) -> int:
         output=output,
         sources_file=args.sources,
         source_ids=tuple(s.id for s in sources),
-        options={"beam_args": beam_args, "topics": args.topics, "state": args.state},
+        options={"beam_args": beam_args, "topics": args.topics, "state": args.state,
+                 "per_host_delay": args.per_host_delay, "fetch_threads": args.fetch_threads},
         state=args.state,
     )
+    try:
+        policy = FetchPolicy(per_host_delay_s=args.per_host_delay, max_workers=args.fetch_threads)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     options = PipelineOptions(beam_args)
     with beam.Pipeline(options=options) as pipeline:
-        build_pipeline(pipeline, sources, run_info, args.topics, list_held_files(run_info.state_dir))
+        build_pipeline(pipeline, sources, run_info, args.topics, list_held_files(run_info.state_dir), policy)
     manifest = json.loads(read_text(manifest_path(output, run_info.run_id)))
     print(format_summary(manifest))
     if not manifest["balanced"]:

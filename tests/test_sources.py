@@ -72,3 +72,26 @@ def test_expand_directory_glob_file_and_url(tmp_path: Path) -> None:
     assert expand_location("https://example.org/feed") == ["https://example.org/feed"]
     with pytest.raises(ParseError, match="not_found"):
         expand_location(str(tmp_path / "missing.xml"))
+
+
+def test_opml_sources_file(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.opml"
+    path.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head><title>Mine</title></head><body>'
+        '<outline text="News"><outline type="rss" text="Kyiv Independent" xmlUrl="https://kyiv.example/rss"/>'
+        '<outline type="rss" title="Yonhap" text="Yonhap" xmlUrl="https://yna.example/rss.xml"/></outline>'
+        "</body></opml>",
+        encoding="utf-8",
+    )
+    sources = load_sources(str(path))
+    assert [s.url for s in sources] == ["https://kyiv.example/rss", "https://yna.example/rss.xml"]
+    assert {s.format for s in sources} == {"auto"}
+    assert all(s.id and s.id == s.id.lower() for s in sources)
+
+
+def test_broken_opml_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.opml"
+    path.write_text("<opml><body><outline", encoding="utf-8")
+    with pytest.raises(SourcesError) as err:
+        load_sources(str(path))
+    assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)

@@ -53,9 +53,15 @@ def manifest_path(output: str, run_id: str) -> str:
 
 
 def build_manifest(
-    run: RunInfo, counts: Iterable[tuple[CountKey, int]], files: Iterable[str], state_files: Iterable[str] = ()
+    run: RunInfo,
+    counts: Iterable[tuple[CountKey, int]],
+    files: Iterable[str],
+    state_files: Iterable[str] = (),
+    fetch: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The manifest document from (count key, n) pairs and the written file names."""
+    """The manifest document from (count key, n) pairs, the written file names and the
+    per-source fetch summary (status, attempts, bytes, elapsed, not_modified, errors)."""
+    fetch = fetch or {}
     tally: Counter[CountKey] = Counter()
     for key, n in counts:
         tally[tuple(key)] += n
@@ -76,6 +82,8 @@ def build_manifest(
             "rejects_by_stage": dict(sorted(rejects_by_stage.items())),
         }
         entry["balanced"] = entry["items_read"] == sum(entry[k] for k in ("events", "duplicates", "rejects", "held"))
+        if sid in fetch:
+            entry["fetch"] = fetch[sid]
         per_source[sid] = entry
     totals = {
         k: sum(s[k] for s in per_source.values()) for k in ("items_read", "events", "duplicates", "rejects", "held")
@@ -124,22 +132,25 @@ def reject_count_keys(record: dict[str, Any]) -> Iterator[CountKey]:
     yield ("reject_reason", record["reason"])
 
 
-def _write_manifest(_: Any, run: RunInfo, counts: list, files: list, state_files: list) -> Iterator[str]:
-    manifest = build_manifest(run, counts, files, state_files)
+def _write_manifest(
+    _: Any, run: RunInfo, counts: list, files: list, state_files: list, fetch: list
+) -> Iterator[str]:
+    manifest = build_manifest(run, counts, files, state_files, fetch[0] if fetch else None)
     path = manifest_path(run.output, run.run_id)
     write_text(path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
     yield path
 
 
 class WriteManifest(beam.PTransform):
-    """(count keys, dataset file names, state file names) -> ``OUTPUT/runs/RUN_ID.json``, written once, last."""
+    """(count keys, dataset file names, state file names, fetch summary) -> ``OUTPUT/runs/RUN_ID.json``,
+    written once, after all of them."""
 
     def __init__(self, run: RunInfo) -> None:
         super().__init__()
         self.run = run
 
-    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection, beam.PCollection]) -> beam.PCollection:
-        count_keys, file_names, state_files = inputs
+    def expand(self, inputs: tuple[beam.PCollection, ...]) -> beam.PCollection:
+        count_keys, file_names, state_files, fetch_summary = inputs
         counts = count_keys | "Count" >> beam.combiners.Count.PerElement()
         return (
             count_keys.pipeline
@@ -151,6 +162,7 @@ class WriteManifest(beam.PTransform):
                 beam.pvalue.AsList(counts),
                 beam.pvalue.AsList(file_names),
                 beam.pvalue.AsList(state_files),
+                beam.pvalue.AsList(fetch_summary),
             )
         )
 
@@ -159,6 +171,7 @@ def format_summary(manifest: dict[str, Any]) -> str:
     """The short end-of-run report a user reads in the terminal."""
     lines = [f"wirewatch run {manifest['run_id']}  ({manifest['started_at']} -> {manifest['finished_at']})"]
     width = max([len(s) for s in manifest["sources"]] + [6])
+    not_modified = sum(s.get("fetch", {}).get("not_modified", 0) for s in manifest["sources"].values())
     held = manifest["totals"].get("held", 0) > 0
     header = f"  {'source':<{width}}  {'read':>6} {'events':>6} {'dups':>6} {'rejects':>7}"
     lines.append(header + (f" {'held':>5}" if held else ""))
@@ -170,6 +183,8 @@ def format_summary(manifest: dict[str, Any]) -> str:
     for sid, s in manifest["sources"].items():
         lines.append(row(sid, s) + ("" if s["balanced"] else "  <- counts do not add up"))
     lines.append(row("total", manifest["totals"]))
+    if not_modified:
+        lines.append(f"  unchanged since the last run (not fetched again): {not_modified} document(s)")
     if manifest["reject_reasons"]:
         lines.append("  rejects by reason: " + ", ".join(f"{k} {v}" for k, v in manifest["reject_reasons"].items()))
     if manifest["duplicate_reasons"]:

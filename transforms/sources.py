@@ -20,6 +20,7 @@ from apache_beam.metrics import Metrics
 
 from schemas import first_error
 from transforms.model import DocumentRef, ParseError, Source
+from transforms.opml import OpmlError, load_opml
 
 
 class SourcesError(ValueError):
@@ -68,8 +69,14 @@ def parse_sources(document: object, origin: str, base_dir: Path) -> list[Source]
 
 
 def load_sources(path: str) -> list[Source]:
-    """Read and validate a YAML sources file (OPML support lives in the fetch issue)."""
+    """Read and validate a sources file: YAML, or OPML (``.opml``) as feed readers export it."""
     file = Path(path)
+    if file.suffix.lower() == ".opml":
+        try:
+            entries = load_opml(path)
+        except OpmlError as exc:
+            raise SourcesError(str(exc)) from exc
+        return parse_sources({"sources": entries}, path, file.resolve().parent)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
