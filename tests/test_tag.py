@@ -517,3 +517,18 @@ def test_tag_events_transform() -> None:
             ("Kim Jong Un meets Putin", ("KP", "RU"), None, False),
             ("Football: Burnley 0 Manchester United 0", (), "GB", False),
         ]))
+
+
+def test_wire_metadata_is_evidence_for_countries_and_subtopics() -> None:
+    tagger = Tagger.from_paths()
+    title = "Ukraine and Russia discuss next steps"
+    body = "Officials in Kyiv said talks with Moscow on the Black Sea would continue. Russia's war goes on."
+    plain = tagger.tag(title, None, body, "en")
+    wired = tagger.tag(title, None, body, "en", place_countries=["TR"], subjects=["medtop:20000080"])
+    assert "TR" not in {c["code"] for c in plain.countries}
+    turkey = next(c for c in wired.countries if c["code"] == "TR")
+    assert turkey["evidence"] == ["located"] and not turkey["primary"]
+    plain_topics = {t["id"] for t in plain.topics}
+    wired_topics = {t["id"]: t for t in wired.topics}
+    assert "ukraine" in plain_topics and "casualties-prisoners" not in plain_topics
+    assert "medtop:20000080" in wired_topics["casualties-prisoners"]["evidence"]

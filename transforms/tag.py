@@ -137,6 +137,7 @@ class Topic:
     min_score: float = 0.5
     saturation: float = 3.0
     terms: tuple[Term, ...] = ()
+    iptc_subjects: tuple[str, ...] = ()  # wire subject / media-topic qcodes that count as a headline hit
 
 
 @dataclass(frozen=True)
@@ -316,6 +317,7 @@ def load_taxonomy(path: str | None = None) -> Taxonomy:
             countries=tuple(raw.get("countries", ())),
             parents=tuple(raw.get("parents", ())),
             requires_countries=tuple(raw.get("requires_countries", ())),
+            iptc_subjects=tuple(raw.get("iptc_subjects", ())),
             implied_by=tuple(ImpliedBy(r["topic"], r["country"], r.get("min_mentions", 1))
                              for r in raw.get("implied_by", ())),
             min_score=raw.get("min_score", min_score),
@@ -965,21 +967,28 @@ class Tagger:
         return codes[0] if len(codes) == 1 else None
 
     def tag(self, title: str | None, summary: str | None, body: str | None, language: str | None,
-            dateline_country: str | None = None) -> TagResult:
-        """Countries, topics and entities of one story, each with its score and evidence."""
+            dateline_country: str | None = None, place_countries: Iterable[str] = (),
+            subjects: Iterable[str] = ()) -> TagResult:
+        """Countries, topics and entities of one story, each with its score and evidence.
+
+        Wire metadata is evidence too: ``place_countries`` (ISO codes of the item's located/place
+        metadata) weigh like a dateline, and IPTC ``subjects`` count for the subtopics that list them.
+        """
         doc = _build_doc(title, summary, body)
         lang = (language or "").lower().split("-")[0].split("_")[0] or None
         place_found, topic_found = self._matcher.scan(doc.text, doc.folded, lang if lang in _SCRIPTS else None)
         place = _leftmost_longest(place_found)
         if dateline_country and pycountry.countries.get(alpha_2=dateline_country) is None:
             dateline_country = None
-        countries, accs, entity_hits = self._countries(doc, place, dateline_country)
-        topics = self._topics(doc, topic_found, countries, accs)
+        places = tuple(c for c in dict.fromkeys(place_countries)
+                       if c != dateline_country and pycountry.countries.get(alpha_2=c) is not None)
+        countries, accs, entity_hits = self._countries(doc, place, dateline_country, places)
+        topics = self._topics(doc, topic_found, countries, accs, frozenset(subjects))
         entities = self._entity_records(doc, entity_hits)
         return TagResult(countries=countries, topics=topics, entities=entities)
 
     def _countries(self, doc: _Doc, place: list[tuple[int, int, tuple[_Target, ...]]],
-                   dateline_country: str | None
+                   dateline_country: str | None, place_countries: tuple[str, ...] = ()
                    ) -> tuple[list[dict[str, Any]], dict[str, _CountryAcc], dict[int, list[tuple[int, int]]]]:
         mentions: list[tuple[str, str, int, int]] = []  # (code, kind, start, stop)
         weak: list[tuple[str, int, int]] = []
@@ -1063,6 +1072,10 @@ class Tagger:
             acc = accs[dateline_country]
             acc.raw += _DATELINE_WEIGHT
             acc.evidence.add("dateline", -1)
+        for code in place_countries:
+            acc = accs[code]
+            acc.raw += _DATELINE_WEIGHT
+            acc.evidence.add("located", -1)
         if not accs:
             return [], {}, entity_hits
         max_raw = max(a.raw for a in accs.values())
@@ -1111,7 +1124,7 @@ class Tagger:
         return None if choice == "none" else choice
 
     def _topics(self, doc: _Doc, found: list[_Found], countries: list[dict[str, Any]],
-                accs: Mapping[str, _CountryAcc]) -> list[dict[str, Any]]:
+                accs: Mapping[str, _CountryAcc], subjects: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
         per_topic: dict[str, list[_Found]] = defaultdict(list)
         for start, neg_stop, neg_klen, seq, targets in found:
             if len(targets) == 1:
@@ -1168,6 +1181,9 @@ class Tagger:
             if not parents or any(code not in accs for code in topic.requires_countries):
                 continue
             weight, _lead, ev = term_hits(topic.id)
+            for qcode in subjects.intersection(topic.iptc_subjects):
+                weight += _FIELD_WEIGHTS["title"]  # an editor classified the item: as strong as a headline
+                ev.add(qcode, -1)
             score = min(max(parents), 1.0 - math.exp(-weight / topic.saturation))
             if score >= topic.min_score:
                 fired[topic.id] = score
@@ -1209,7 +1225,8 @@ def tag_record(tagger: Tagger, record: Mapping[str, Any]) -> dict[str, Any]:
         if code is not None:
             dateline = {"place": dateline.get("place") if dateline else None, "country": code}
             out["dateline"] = dateline
-    result = tagger.tag(out.get("title"), out.get("summary"), out.get("body"), language, code)
+    result = tagger.tag(out.get("title"), out.get("summary"), out.get("body"), language, code,
+                        place_countries=hints.get("place_countries") or (), subjects=out.get("subjects") or ())
     out["countries"] = result.countries
     out["topics"] = result.topics
     out["entities"] = result.entities
