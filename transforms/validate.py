@@ -12,13 +12,13 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas import first_error, validator
+from schemas import fast_validator, record_error
 from transforms.model import ParseError
 
 
 def validate_record(record: dict[str, Any], schema: str = "event") -> dict[str, Any]:
     """Return ``record`` unchanged if it conforms to ``schema``, else raise ParseError("schema")."""
-    problem = first_error(schema, record)
+    problem = record_error(schema, record)
     if problem:
         raise ParseError("schema", f"{schema} record {record.get('event_id', '?')} is invalid: {problem}")
     return record
@@ -35,7 +35,7 @@ class ValidateFn(beam.DoFn):
         self.valid = Metrics.counter(self.__class__, f"{schema}_valid")
 
     def setup(self) -> None:
-        validator(self.schema)  # compile once per worker
+        fast_validator(self.schema)  # compile once per worker
 
     def process(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield validate_record(record, self.schema)
