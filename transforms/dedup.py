@@ -85,6 +85,7 @@ def duplicate_record(record: Record, winner: Record, reason: str) -> Record:
         "published_at": record["published_at"],
         "ingested_at": record["ingested_at"],
         "location": record.get("location"),
+        "raw_ref": record.get("raw_ref"),
     }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 # How much of a bad input a reject record keeps inline; the rest is pointed to by location.
 REJECT_INPUT_LIMIT = 4096
@@ -52,6 +52,7 @@ class Payload:
     content: bytes
     content_type: str | None = None  # HTTP Content-Type header, when fetched over HTTP
     fetched_at: str | None = None  # RFC 3339 UTC
+    raw_ref: str | None = None  # where the raw archive keeps these bytes (OUTPUT-relative)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class ParsedItem:
     subjects: tuple[str, ...] = ()  # IPTC subject / media-topic qcodes
     keywords: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    raw_ref: str | None = None  # the archived payload this item came from
 
     def replace(self, **changes: Any) -> ParsedItem:
         return dataclasses.replace(self, **changes)
@@ -147,6 +149,15 @@ def source_of(value: Any) -> Source | None:
     return None
 
 
+def raw_ref_of(value: Any) -> str | None:
+    """The raw-archive reference of a failed element, when it has one."""
+    if isinstance(value, Payload | ParsedItem):
+        return value.raw_ref
+    if isinstance(value, dict):
+        return value.get("raw_ref")
+    return None
+
+
 def reject_record(
     stage: str,
     reason: str,
@@ -170,6 +181,7 @@ def reject_record(
         "location": location,
         "input": excerpt,
         "ingested_at": ingested_at,
+        "raw_ref": raw_ref_of(value),
     }
 
 

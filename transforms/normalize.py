@@ -282,6 +282,7 @@ def normalize_item(item: ParsedItem, run_id: str, ingested_at: datetime) -> dict
         "byline": clean_text(item.byline),
         "flags": flags,
         "location": item.location,
+        "raw_ref": item.raw_ref,
         "status": "withdrawn" if withdrawn else "usable",
         "version": item.version,
         "supersedes": None,

@@ -32,6 +32,8 @@ class ParseFn(beam.DoFn):
         self.documents.inc()
         for item in items:
             self.items.inc()
+            if payload.raw_ref and item.raw_ref is None:
+                item = item.replace(raw_ref=payload.raw_ref)
             if "bozo" in item.flags:
                 self.bozo.inc()
             yield item
