@@ -49,7 +49,7 @@ from transforms.parse import ParseFn
 from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
 from transforms.tag import TagEventsFn
 from transforms.validate import ValidateFn
-from transforms.write import WriteDataset, read_text, write_jsonl
+from transforms.write import PublishRun, WriteDataset, read_text, staging_dir, write_jsonl
 
 
 def _guarded(pcoll: beam.PCollection, stage: str, label: str, fn: beam.DoFn, run: RunInfo, rejects: list) -> Any:
@@ -100,11 +100,13 @@ def build_pipeline(
     )
     all_rejects = rejects | "AllRejects" >> beam.Flatten()
 
-    files = [
-        events | "WriteEvents" >> WriteDataset(run.output, "events", run.dt, run.run_id),
-        duplicates | "WriteDuplicates" >> WriteDataset(run.output, "duplicates", run.dt, run.run_id),
-        all_rejects | "WriteRejects" >> WriteDataset(run.output, "rejects", run.dt, run.run_id),
+    staging = staging_dir(run.output, run.run_id)
+    staged = [
+        events | "WriteEvents" >> WriteDataset(staging, "events", run.dt, run.run_id),
+        duplicates | "WriteDuplicates" >> WriteDataset(staging, "duplicates", run.dt, run.run_id),
+        all_rejects | "WriteRejects" >> WriteDataset(staging, "rejects", run.dt, run.run_id),
     ]
+    files = staged | "AllStaged" >> beam.Flatten() | "Publish" >> PublishRun(staging, run.output)
     held_prefix = FileSystems.join(held_dir(run.state_dir), f"part-{run.run_id}")
     state_files = embargo["held"] | "WriteHeld" >> write_jsonl(held_prefix)
     count_keys = (
@@ -120,7 +122,7 @@ def build_pipeline(
         tagged | "CountTagged" >> beam.Map(lambda _: ("stage", "tagged")),
     ) | "AllCounts" >> beam.Flatten()
     manifest = (
-        count_keys, files | "AllFiles" >> beam.Flatten(), state_files, fetch_summary
+        count_keys, files, state_files, fetch_summary
     ) | "WriteManifest" >> WriteManifest(run)
     # State moves on only once the manifest (and so every output) is written: a run that dies
     # earlier re-fetches and re-releases the same items next time, with the same ids.

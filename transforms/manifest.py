@@ -17,7 +17,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.model import SCHEMA_VERSION, rfc3339, utc_now
-from transforms.write import FileSystems, write_text
+from transforms.write import FileSystems, write_success_markers, write_text
 
 # Stages whose rejects are whole documents or sources, not parsed items: they count as read items.
 # Embargoed items are "held" (not yet written) and count as read; released ones count in the run
@@ -138,6 +138,7 @@ def _write_manifest(
     manifest = build_manifest(run, counts, files, state_files, fetch[0] if fetch else None)
     path = manifest_path(run.output, run.run_id)
     write_text(path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    write_success_markers(files)
     yield path
 
 
