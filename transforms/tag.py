@@ -35,6 +35,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -607,10 +608,34 @@ def _leftmost_longest(matches: Iterable[_Found]) -> list[tuple[int, int, Any]]:
 # --------------------------------------------------------------------------------------------
 
 _CYRILLIC_VOWELS = frozenset("аеёиоуыэюяйьіїєАЕЁИОУЫЭЮЯЙЬІЇЄ")
+# Case endings of Russian and Ukrainian country names by how the nominative ends (the two languages share a
+# tagger group, so their endings are pooled): Китай -> Китая/Китае/Китаю/Китаї, Сирия -> Сирии, Чехія -> Чехії.
+_CYRILLIC_ENDINGS = (
+    ("ия", ("ия", "ии", "ию", "ией", "иею")),
+    ("ія", ("ія", "ії", "ію", "ією")),
+    ("ья", ("ья", "ьи", "ью", "ьей")),
+    ("а", ("а", "ы", "и", "е", "у", "ой", "ою", "і")),
+    ("я", ("я", "и", "ю", "е", "ей", "ею", "ї", "і")),
+    ("й", ("й", "я", "ю", "е", "ем", "ї", "єм", "ї")),
+    ("ь", ("ь", "я", "ю", "е", "ем", "і", "ем")),
+    ("ы", ("ы", "ов", "ам", "ами", "ах")),
+)
+_CYRILLIC_CONSONANT_ENDINGS = ("", "а", "у", "е", "ом", "і", "ові", "ом")
+
+
+def _cyrillic_forms(word: str) -> list[str]:
+    """The case forms of a one-word Russian/Ukrainian country name; indeclinable names (Того, Перу) stay as they are."""
+    for ending, endings in _CYRILLIC_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            base = word[: len(word) - len(ending)]
+            return [base + e for e in dict.fromkeys(endings)]
+    if word[-1] in _CYRILLIC_VOWELS or len(word) < 3:
+        return [word]
+    return [word + e for e in _CYRILLIC_CONSONANT_ENDINGS]
 
 
 def _stem_cyrillic_word(word: str) -> str:
-    """A word-start stem for a Cyrillic word ("Украина" -> "Украин*"), or the word itself when too short."""
+    """A word-start stem for a word of a several-word Cyrillic name ("Южная" -> "Южн*"), or the word itself."""
     if not any("\u0400" <= ch <= "\u04ff" for ch in word):
         return word
     stem = word
@@ -630,7 +655,10 @@ def _name_variants(name: str, lang: str) -> list[str]:
     if not name:
         return []
     if lang in ("ru", "uk"):
-        return [" ".join(_stem_cyrillic_word(w) for w in re.split(r"[\s\-]+", name))]
+        words = re.split(r"[\s\-]+", name)
+        if len(words) == 1 and any("\u0400" <= ch <= "\u04ff" for ch in name):
+            return _cyrillic_forms(name)
+        return [" ".join(_stem_cyrillic_word(w) for w in words)]
     variants = [name]
     if lang == "de" and " " not in name and name[-1] not in "sxzß":
         variants.append(name + "s")  # genitive: Russlands, Nordkoreas
@@ -681,17 +709,18 @@ def _split_dateline(body: str) -> tuple[str, str]:
     return body[:m.end()], body[m.end():]
 
 
-def _split_lead(body: str) -> tuple[str, str]:
-    """The lead and the rest of a body: the first paragraph, cut to its first sentence when that is long."""
-    cut = len(body)
-    for m in _PARAGRAPH_BREAK.finditer(body):
-        if m.start() >= 120:
-            cut = m.start()
-            break
-    if cut > 300:
-        m = _SENTENCE_END.search(body, 100, 400)
-        cut = m.end() if m else 400
-    return body[:cut], body[cut:]
+def _split_lead(text: str) -> tuple[str, str]:
+    """The lead and the rest of a text: its first sentence (cut at 400 characters when it has no end).
+
+    A short item's whole first paragraph is not its lead: a passing mention in its third sentence must not
+    weigh like the story's opening.
+    """
+    m = _SENTENCE_END.search(text, 20, 400)
+    cut = m.end() if m else min(len(text), 400)
+    br = _PARAGRAPH_BREAK.search(text, 20, cut)
+    if br is not None:
+        cut = br.start()
+    return text[:cut], text[cut:]
 
 
 def _build_doc(title: str | None, summary: str | None, body: str | None) -> _Doc:
@@ -699,10 +728,17 @@ def _build_doc(title: str | None, summary: str | None, body: str | None) -> _Doc
     if title and title.strip():
         segments.append((title, "title"))
     has_summary = bool(summary and summary.strip())
+    has_body = bool(body and body.strip())
     if has_summary:
-        segments.append((summary or "", "lead"))
-    if body and body.strip():
-        dateline, rest = _split_dateline(body)
+        # A feed item's summary often opens with the wire dateline ("WASHINGTON (Reuters) - ...").
+        dateline, rest = _split_dateline(summary or "")
+        if dateline:
+            segments.append((dateline, "dateline"))
+        lead, rest = _split_lead(rest)
+        segments.append((lead, "lead"))
+        segments.append((rest, "body"))
+    if has_body:
+        dateline, rest = _split_dateline(body or "")
         if dateline:
             segments.append((dateline, "dateline"))
         if has_summary:
@@ -756,26 +792,95 @@ _SAYS_AFTER = re.compile(
     r"sagte|sagt|erklärte|bestätigte|meldet|berichtet|dijo|afirmó|aseguró|informó|confirmó)(?!\w)",
     re.IGNORECASE,
 )
-_SAYS_BEFORE = re.compile(
-    r"(?<!\w)(?:(?:according to|citing|selon|d'après|по данным|по словам|по информации|заявили в|сообщили в|"
-    r"сообщает|за даними|за словами|за інформацією|повідомили в|laut|según|reports? (?:by|from|in)|"
-    r"сообщени\w*|повідомленн\w*)[^,;:.!?\"«»“”\n]{0,25}"
-    r"|(?:said|says|a affirmé|a déclaré|заявил\w*|заяв\w+ в|повідомил\w*) (?:the |la |le |les |l')?)$",
+# "according to Seoul, ...": the source whatever follows.
+_ACCORDING_BEFORE = re.compile(
+    r"(?<!\w)(?:according to|citing|selon|d'après|по данным|по словам|по информации|заявили в|сообщили в|"
+    r"сообщает|за даними|за словами|за інформацією|повідомили в|laut|nach Angaben|según|reports? (?:by|from|in)|"
+    r"сообщени\w*|повідомленн\w*)[^,;:.!?\"«»“”\n]{0,25}$",
     re.IGNORECASE,
 )
+# "..., said the U.S. Joint Chiefs", "a annoncé l'état-major sud-coréen": an inverted attribution, a source only
+# when the clause ends with the speaker's name ("says Russia plans to..." makes Russia the subject).
+_SAID_BEFORE = re.compile(
+    r"(?<!\w)(?:said|says|told|a affirmé|a déclaré|a annoncé|a indiqué|a précisé|ont annoncé|ont indiqué|"
+    r"informó|dijo|señaló|indicó|заявил\w*|сообщил\w*|заяв\w+ в|повідомил\w*|повідомили в|sagte|teilte)"
+    r"[^,;:.!?\"«»“”\n]{0,45}$",
+    re.IGNORECASE,
+)
+_CLAUSE_END = re.compile(r"[,;:.!?\"«»“”\n]")
+_NAME_WORDS = frozenset({"of", "the", "de", "du", "des", "la", "le", "les", "l'", "d'", "del", "и", "і", "та"})
+# "Report on US election hacking says...": after a preposition the country is not the speaker.
+_PREPOSITION_BEFORE = re.compile(
+    r"(?<!\w)(?:on|about|in|against|over|for|from|with|to|at|into|sur|contre|dans|en|pour|avec|о|об|в|на|про|"
+    r"против|проти|у|з|із|від|для|über|gegen|mit|für|sobre|contra|con|para)\s+(?:the\s+)?$",
+    re.IGNORECASE,
+)
+# "...: US", "... - sources": a title's closing attribution.
+_TITLE_TAIL_SOURCE = re.compile(r"[:|]\s*(?:[\w'’.\-]+\s+){0,2}$|\s[-–—]\s+(?:[\w'’.\-]+\s+){0,2}$")
 # News media of a country are a source too ("South Korean media", "южнокорейских СМИ").
 _MEDIA_AFTER = re.compile(r"^(?:'s)? (?:state |official |news )?(?:media|press|médias|presse|СМИ|ЗМІ|언론|매체)(?!\w)")
 # "Russia says it shot down...": the speaker reports its own action, so it is the story's actor.
 _SELF_REPORT = re.compile(r" +(?:that +)?(?:it|its|they|their|il|elle|ils|elles|он|она|оно|они|воно|вона|вони)(?!\w)",
                           re.IGNORECASE)
-_KO_SUBJECT = re.compile(r"^[^,.\"“]{0,12}?(?:은|는|이|가)\s")
-_KO_SAYS = re.compile(r"(?:밝혔다|전했다|보고했다|발표했다|말했다|주장했다|보도했다|분석했다|평가했다)")
+_KO_SAYS_WORDS = (r"(?:밝혔다|전했다|보고했다|발표했다|말했다|주장했다|보도했다|분석했다|평가했다|추정했다|"
+                  r"설명했다|전망했다)")
+_KO_SAYS = re.compile(_KO_SAYS_WORDS)
+# "X은/는 ... 밝혔다": X speaks (unless another subject "...가 밝혔다" speaks for it); "X ... 기관이 밝혔다": X speaks.
+_KO_TOPIC = re.compile(r"^(?:\s?[^,.\"“\s]{1,8})?(?:은|는)\s")
+_KO_SUBJECT_SAYS = re.compile(r"^[^,.\"“]{0,24}?(?:이|가)\s+(?:\d+일\s+)?" + _KO_SAYS_WORDS)
+_KO_OTHER_SPEAKER = re.compile(r"\S(?:이|가)\s+(?:\d+일\s+)?" + _KO_SAYS_WORDS)
 _KO_QUOTE = re.compile(r'^\s*["“]')
 _SENTENCE_BREAK = re.compile(r"[.!?。\n]")
+# "le Français a enchaîné...": a singular demonym noun after an article is a person, not the country.
+_PERSON_DEMONYM = re.compile(r"(?<!\w)(?:le|la|l'|du|au)\s*$")
+# Words joining two actors ("Chad and Niger", "Росії та Білорусі", "한국과 일본").
+_COORDINATION = re.compile(r"^(?:'s|’s)?\s*(?:,|and|&|et|и|та|і|й|y|und|e|과|와|·|,? ?and)\s*$|^(?:과|와)\s",
+                           re.IGNORECASE)
+# "...combattre les forces ukrainiennes", "против ВСУ", "우크라이나군과의 전투": the other side of a fight is an actor.
+_OPPONENT_BEFORE = re.compile(
+    r"(?<!\w)(?:(?:against|contre|против|проти|contra|gegen|з боку)\s+"
+    r"(?:the\s+|les\s+|la\s+|le\s+|l'|des\s+|las\s+|los\s+|die\s+|der\s+)?(?:[^\W\d_]+\s+){0,2}"
+    r"|(?:fight|fighting|fought|engaged|combattre|combattent|combatir|combaten|luchar|kämpfen|воевать|воюют|воюет|"
+    r"сражаться|сражаются|воювати|воюють|воює)\s+(?:[^\W\d_]+\s+){0,4})$",
+    re.IGNORECASE,
+)
+_OPPONENT_AFTER_KO = re.compile(r"군?(?:과의|과|와의|와)\s?(?:전투|교전|싸움|전쟁)")
+# A country is primary (what the story is about) from its own weighted mentions, relative to the top country's:
+_TITLE_SHARE = 0.15  # named in the title
+_LEAD_SHARE = 0.5  # named once in the lead (first sentence)
+_LEAD_SHARE_MULTI = 0.25  # named in the lead and again
+_BODY_SHARE = 0.4  # named three times or more anywhere
+_DENSE_SHARE = 0.25  # named three times or more in a short text (at least once per _DENSE_CHARS characters)
+_DENSE_CHARS = 300
+_PASSING_TERM_FACTOR = 0.6  # one topic term outside the title, when the topic's country is named only in passing
+_ACTOR_SHARE = 0.2  # the lead's subject, or the other side of a fight in the title or lead
+# The neutral venue of other parties' talks ("talks in Istanbul", "signent un accord à Washington").
+_VENUE_BEFORE = re.compile(r"(?<!\w)(?:in|at|à|en|в|во|у|im|in der|en la|a)\s+$", re.IGNORECASE)
+# "the Milan Olympics", "밀라노 동계올림픽": an event named after its host city.
+_EVENT_AFTER = re.compile(r"\s?(?:Olympics|Olympic Games|Games|summit|conference|forum|올림픽|동계올림픽|하계올림픽|"
+                          r"정상회의|포럼|Olympiad\w*|Олимпиад\w*|Олімпіад\w*)(?!\w)", re.IGNORECASE)
+_VENUE_WORDS = re.compile(
+    r"(?<!\w)(?:talks|summit|meeting|met|meet|negotiat\w*|signed|sign|agreement|accord|deal|conference|"
+    r"pourparlers|sommet|réunion|réunis|rencontre|signent|signé|négociation\w*|conférence|gathered|gather|convened|"
+    r"переговор\w*|саммит\w*|саміт\w*|встреч\w*|зустріч\w*|подписал\w*|підписал\w*|конференц\w*|"
+    r"Gespräche\w*|Treffen|Gipfel\w*|Verhandlung\w*|conversaciones|cumbre|acuerdo|negociaciones|"
+    r"회담|정상회담|회의|협상|만나)(?!\w)",
+    re.IGNORECASE,
+)
+
+
+def _sentence_bounds(text: str, start: int, stop: int) -> tuple[int, int]:
+    segment_end = text.find("\n", stop)
+    segment_end = len(text) if segment_end < 0 else segment_end
+    head = text[max(0, start - 300):start]
+    cut = max(head.rfind(". "), head.rfind("! "), head.rfind("? "), head.rfind("\n"))
+    sentence_start = start - len(head) + cut + 1 if cut >= 0 else max(0, start - 300)
+    after = _SENTENCE_BREAK.search(text, stop, segment_end)
+    return sentence_start, (after.start() if after else segment_end)
 
 
 def _attributions(doc: _Doc, mentions: list[tuple[str, str, int, int]], roles: list[str]) -> set[int]:
-    """Indices of title and lead mentions that only name a source ("..., Seoul says") of news about another country.
+    """Indices of title and lead mentions that only name a source ("..., Seoul says") or a venue of the news.
 
     Another country must appear in the same sentence or in the title, and a self-report ("Russia says it...")
     is not a source: there the speaker is the actor.
@@ -785,35 +890,56 @@ def _attributions(doc: _Doc, mentions: list[tuple[str, str, int, int]], roles: l
     title_codes = {m[0] for m, role in zip(mentions, roles, strict=True) if role == "title"}
     order = sorted((m[2], m[0]) for m in mentions)
     offsets = [o[0] for o in order]
-    for i, (code, _kind, start, stop) in enumerate(mentions):
-        if roles[i] != "title" and roles[i] != "lead":
+    for i, (code, kind, start, stop) in enumerate(mentions):
+        role = roles[i]
+        if role != "title" and role != "lead":
             continue
-        segment_end = text.find("\n", stop)
-        segment_end = len(text) if segment_end < 0 else segment_end
-        head = text[max(0, start - 60):start]
-        cut = max(head.rfind("."), head.rfind("!"), head.rfind("?"), head.rfind("\n"))
-        sentence_start = start - len(head) + cut + 1
-        after = _SENTENCE_BREAK.search(text, stop, segment_end)
-        sentence_end = after.start() if after else segment_end
+        sentence_start, sentence_end = _sentence_bounds(text, start, stop)
         others = [o for o in order[bisect_left(offsets, sentence_start):bisect_left(offsets, sentence_end)]
                   if o[1] != code]
         if not others and not title_codes - {code}:
             continue
-        if _is_source(text, text[stop:sentence_end], start, stop, sentence_start, others):
+        venue = kind in ("place", "ambiguous") and bool(others)
+        if _is_source(text, text[stop:sentence_end], start, stop, sentence_start, others, role == "title") or (
+                venue and _is_venue(text, start, stop, sentence_start, sentence_end)):
             found.add(i)
     return found
 
 
-def _is_source(text: str, tail: str, start: int, stop: int, sentence_start: int,
-               others: list[tuple[int, str]]) -> bool:
-    """Whether the mention at [start, stop) is the subject of a reporting verb rather than the story's subject."""
-    says = _SAYS_AFTER.match(tail)
-    if says:
-        return not _SELF_REPORT.match(tail, says.end()) and not any(stop <= o[0] < stop + says.end() for o in others)
-    if _MEDIA_AFTER.match(tail) or _SAYS_BEFORE.search(text, max(sentence_start, start - 60), start):
+def _is_venue(text: str, start: int, stop: int, sentence_start: int, sentence_end: int) -> bool:
+    """Whether a place mention is where two other parties talk ("talks in Istanbul", "도쿄에서 회담")."""
+    if _EVENT_AFTER.match(text, stop):
         return True
+    if not (_VENUE_BEFORE.search(text, max(sentence_start, start - 12), start) or text.startswith("에서", stop)):
+        return False
+    return bool(_VENUE_WORDS.search(text, sentence_start, sentence_end))
+
+
+def _is_source(text: str, tail: str, start: int, stop: int, sentence_start: int,
+               others: list[tuple[int, str]], in_title: bool = False) -> bool:
+    """Whether the mention at [start, stop) is the subject of a reporting verb rather than the story's subject."""
+    before_start = max(sentence_start, start - 60)
+    says = _SAYS_AFTER.match(tail)
+    if says and not _PREPOSITION_BEFORE.search(text, max(sentence_start, start - 12), start):
+        return not _SELF_REPORT.match(tail, says.end()) and not any(stop <= o[0] < stop + says.end() for o in others)
+    if _MEDIA_AFTER.match(tail) or _ACCORDING_BEFORE.search(text, before_start, start):
+        return True
+    said = _SAID_BEFORE.search(text, before_start, start)
+    if said and not any(said.start() < o[0] < start for o in others):
+        clause = _CLAUSE_END.search(tail)
+        rest = (tail[:clause.start()] if clause else tail).split()
+        if len(rest) <= 6 and all(w[:1].isupper() or w.lower() in _NAME_WORDS for w in rest):
+            return True
+    if in_title and "\n" not in text[start:stop]:
+        line_end = text.find("\n", stop)
+        after = text[stop:len(text) if line_end < 0 else line_end].strip()
+        if len(after.split()) <= 3 and not _CLAUSE_END.search(after.rstrip(".!?")) \
+                and _TITLE_TAIL_SOURCE.search(text, max(0, start - 40), start):
+            return True
     if _is_hangul(text[start]):
-        return bool((_KO_SUBJECT.match(tail) and _KO_SAYS.search(tail)) or _KO_QUOTE.match(tail))
+        if _KO_QUOTE.match(tail) or _KO_SUBJECT_SAYS.match(tail):
+            return True
+        return bool(_KO_TOPIC.match(tail) and _KO_SAYS.search(tail) and not _KO_OTHER_SPEAKER.search(tail))
     return False
 
 
@@ -838,6 +964,9 @@ class _Evidence:
         for surface, (count, position) in other.items.items():
             self.add(surface, position, count)
 
+    def positions(self) -> list[int]:
+        return [item[1] for item in self.items.values()]
+
     def top(self) -> list[str]:
         items = self.items
         return sorted(items, key=lambda s: (-items[s][0], items[s][1]))[:_MAX_EVIDENCE]
@@ -851,6 +980,8 @@ class _CountryAcc:
     mentions_own: int = 0
     title: bool = False
     lead: bool = False
+    subject: bool = False  # the first own mention of the lead, near its start
+    opponent: bool = False  # the other side of a fight named in the title or lead
     evidence: _Evidence = field(default_factory=_Evidence)
 
 
@@ -1045,12 +1176,15 @@ class Tagger:
 
         role_at = doc.role_at
         text = doc.text
+        mentions.sort(key=lambda m: m[2])
         roles = [role_at(m[2]) for m in mentions]
         dateline_codes = {dateline_country} if dateline_country else set()
         if "dateline" in doc.roles:
             dateline_codes.update(m[0] for m, role in zip(mentions, roles, strict=True) if role == "dateline")
         sources = _attributions(doc, mentions, roles)
         accs: dict[str, _CountryAcc] = defaultdict(_CountryAcc)
+        own_heads: list[tuple[str, int, int]] = []  # own title and lead mentions, for coordination
+        lead_seen = False  # the lead's first own mention is its sentence's subject ("Ukrainian troops engaged...")
         for i, ((code, kind, start, stop), role) in enumerate(zip(mentions, roles, strict=True)):
             weight = _FIELD_WEIGHTS[role] * _KIND_WEIGHTS[kind]
             acc = accs[code]
@@ -1062,12 +1196,29 @@ class Tagger:
             if i in sources:
                 acc.raw_own += weight * _SOURCE_WEIGHT
                 continue
+            if kind == "demonym" and _PERSON_DEMONYM.search(text, max(0, start - 4), start) and text[start].isupper():
+                acc.raw_own += weight * _SOURCE_WEIGHT  # "le Français" (a person), not France
+                continue
             acc.mentions_own += 1
             acc.raw_own += weight
             if role == "title":
                 acc.title = acc.lead = True
+                own_heads.append((code, start, stop))
             elif role == "lead":
                 acc.lead = True
+                if not lead_seen:
+                    acc.subject = start - doc.starts[doc.roles.index("lead")] <= 60
+                own_heads.append((code, start, stop))
+            if role == "lead" or role == "title":
+                lead_seen = lead_seen or role == "lead"
+                if _OPPONENT_BEFORE.search(text, max(0, start - 40), start) or _OPPONENT_AFTER_KO.match(text, stop):
+                    acc.opponent = True
+                    # ...and the side named before it in the sentence ("Russia was preparing an offensive against").
+                    for prev_code, prev_start, _prev_stop in reversed(own_heads[:-1]):
+                        if prev_code != code:
+                            if not _SENTENCE_BREAK.search(text, prev_start, start):
+                                accs[prev_code].opponent = True
+                            break
         if dateline_country:
             acc = accs[dateline_country]
             acc.raw += _DATELINE_WEIGHT
@@ -1080,22 +1231,35 @@ class Tagger:
             return [], {}, entity_hits
         max_raw = max(a.raw for a in accs.values())
         max_own = max(a.raw_own for a in accs.values())
+        own_countries = sum(1 for a in accs.values() if a.mentions_own)
+        primary_codes = set()
+        for code, acc in accs.items():
+            own = acc.raw_own / max_own if max_own else 0.0
+            if acc.mentions_own and (
+                (acc.title and own >= _TITLE_SHARE)
+                or (acc.lead and own >= _LEAD_SHARE)
+                or (acc.lead and acc.mentions_own >= 2 and own >= _LEAD_SHARE_MULTI)
+                or ((acc.subject or acc.opponent) and own >= _ACTOR_SHARE)
+                or (acc.mentions_own >= 3 and own >= _BODY_SHARE)
+                or (acc.mentions_own >= max(3.0, len(text) / _DENSE_CHARS) and own >= _DENSE_SHARE)
+                or own_countries == 1
+            ):
+                primary_codes.add(code)
+        # "Chad and Niger agree...", "Нидерланды и Дания передадут...": a country joined to a primary one is too.
+        for (code_a, _s, stop_a), (code_b, start_b, _e) in pairwise(own_heads):
+            if code_a != code_b and (code_a in primary_codes) != (code_b in primary_codes) \
+                    and _COORDINATION.match(text[stop_a:start_b]):
+                primary_codes.update((code_a, code_b))
         records = []
         for code, acc in accs.items():
             rel = acc.raw / max_raw
             score = 0.5 * rel + 0.5 * (1.0 - math.exp(-acc.raw / _COUNTRY_SATURATION))
-            own = acc.raw_own / max_own if max_own else 0.0
-            primary = acc.raw_own > 0 and (
-                acc.title
-                or (acc.mentions_own >= 2 and own >= 0.4)
-                or (acc.lead and (own >= 0.25 or (acc.mentions_own >= 2 and own >= 0.2)))
-            )
             records.append({
                 "code": code,
                 "name": self._country_names.get(code, code),
                 "score": round(min(1.0, score), 3),
                 "mentions": acc.mentions,
-                "primary": bool(primary),
+                "primary": code in primary_codes,
                 "evidence": acc.evidence.top(),
             })
         records.sort(key=lambda r: (not r["primary"], -r["score"], r["code"]))
@@ -1148,11 +1312,14 @@ class Tagger:
         evidence: dict[str, _Evidence] = {}
         for topic in self._top_topics:
             weight, lead, ev = term_hits(topic.id)
+            title = any(doc.role_at(pos) == "title" for pos in ev.positions())
             country_part = 0.0
+            passing = False
             for code in topic.countries:
                 c = by_code.get(code)
                 if c is None:
                     continue
+                passing = passing or (not c["primary"] and accs[code].mentions_own > 0)
                 # A primary country makes a topic only with real weight behind it (not one adjective).
                 strong = c["primary"] and accs[code].raw_own >= self.taxonomy.min_country_weight
                 part = 0.5 + 0.5 * c["score"] if strong else share * c["score"]
@@ -1162,13 +1329,17 @@ class Tagger:
             term_part = 1.0 - math.exp(-weight / topic.saturation)
             if not lead:
                 term_part *= 0.5
+            elif not title and passing and len(ev.items) == 1:
+                # "...sent for its war in Ukraine": the topic's country is named, but only in passing.
+                term_part *= _PASSING_TERM_FACTOR
             scores[topic.id] = 1.0 - (1.0 - country_part) * (1.0 - term_part)
             evidence[topic.id] = ev
         fired = {t.id: scores[t.id] for t in self._top_topics if scores[t.id] >= t.min_score}
         for topic in self._top_topics:
             for rule in topic.implied_by:
                 acc = accs.get(rule.country)
-                if rule.topic in fired and acc is not None and (acc.mentions >= rule.min_mentions or acc.lead):
+                if rule.topic in fired and acc is not None and (
+                        by_code[rule.country]["primary"] or acc.mentions_own >= rule.min_mentions):
                     lifted = 0.9 * fired[rule.topic]
                     if lifted > scores[topic.id]:
                         scores[topic.id] = lifted
