@@ -24,6 +24,7 @@ import json
 import logging
 import sys
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,9 +32,11 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.archive import ArchivePayloadFn, ReadArchive
 from transforms.dedup import DedupExact
 from transforms.embargo import HoldEmbargoed, delete_files, held_dir, list_held_files
 from transforms.fetch import CommitFetchState, FetchDocuments, FetchPolicy, fetch_reject, summarize_reports
+from transforms.gcs import beam_args_for_gcs  # importing it sets up emulator credentials when asked
 from transforms.manifest import (
     RunInfo,
     WriteManifest,
@@ -45,6 +48,7 @@ from transforms.manifest import (
 )
 from transforms.model import Source, reject_from_dead_letter, rfc3339, utc_now
 from transforms.normalize import NormalizeFn
+from transforms.parquet import WriteEventsParquet
 from transforms.parse import ParseFn
 from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
 from transforms.tag import TagEventsFn
@@ -59,6 +63,14 @@ def _guarded(pcoll: beam.PCollection, stage: str, label: str, fn: beam.DoFn, run
     return good
 
 
+@dataclass(frozen=True)
+class Replay:
+    """Re-derive records from the raw archive (``dt`` partitions from..to, inclusive) instead of fetching."""
+
+    from_date: str | None = None
+    to_date: str | None = None
+
+
 def build_pipeline(
     pipeline: beam.Pipeline,
     sources: list[Source],
@@ -66,29 +78,40 @@ def build_pipeline(
     topics_path: str | None = None,
     held_files: list[str] | None = None,
     fetch_policy: FetchPolicy | None = None,
+    replay: Replay | None = None,
 ) -> dict[str, beam.PCollection]:
     """Add the batch graph to ``pipeline``; return its datasets and the manifest path, for tests.
 
     ``held_files`` are the embargo files earlier runs left (listed at launch); they are
     released or held again, and deleted once this run's manifest is written. Fetch state
-    (validators, body hashes) is likewise committed only after the manifest.
+    (validators, body hashes) is likewise committed only after the manifest. With ``replay``,
+    payloads come from the raw archive and nothing is fetched or archived.
     """
     ingested_at = datetime.fromisoformat(run.started_at.replace("Z", "+00:00"))
     held_files = list(held_files or [])
     rejects: list[beam.PCollection] = []
+    fetched: dict[str, beam.PCollection] | None = None
 
-    documents = _guarded(
-        pipeline | "Sources" >> beam.Create(sources), "sources", "ExpandSources", ExpandSourcesFn(), run, rejects
-    )
-    fetch_state_dir = FileSystems.join(run.state_dir, "fetch")
-    fetched = documents | "Fetch" >> FetchDocuments(fetch_policy or FetchPolicy(), fetch_state_dir)
-    payloads = fetched["payloads"]
-    rejects.append(fetched["failures"] | "FetchRejects" >> beam.Map(fetch_reject, run.run_id, run.started_at))
-    fetch_summary = (
-        fetched["reports"]
-        | "FetchReportList" >> beam.combiners.ToList()
-        | "FetchSummary" >> beam.Map(summarize_reports)
-    )
+    if replay is None:
+        documents = _guarded(
+            pipeline | "Sources" >> beam.Create(sources), "sources", "ExpandSources", ExpandSourcesFn(), run, rejects
+        )
+        fetch_state_dir = FileSystems.join(run.state_dir, "fetch")
+        fetched = documents | "Fetch" >> FetchDocuments(fetch_policy or FetchPolicy(), fetch_state_dir)
+        rejects.append(fetched["failures"] | "FetchRejects" >> beam.Map(fetch_reject, run.run_id, run.started_at))
+        fetch_summary = (
+            fetched["reports"]
+            | "FetchReportList" >> beam.combiners.ToList()
+            | "FetchSummary" >> beam.Map(summarize_reports)
+        )
+        # Archived where consumers can reach it at once: entries are content-addressed and idempotent.
+        payloads = _guarded(fetched["payloads"], "fetch", "Archive", ArchivePayloadFn(run.output, run.dt), run, rejects)
+        document_sources = documents | "DocumentSources" >> beam.Map(lambda d: d.source.id)
+    else:
+        ids = [s.id for s in sources] or None
+        payloads = pipeline | "ReadArchive" >> ReadArchive(run.output, replay.from_date, replay.to_date, ids)
+        fetch_summary = pipeline | "NoFetch" >> beam.Create([])
+        document_sources = payloads | "DocumentSources" >> beam.Map(lambda p: p.source.id)
     items = _guarded(payloads, "parse", "Parse", ParseFn(), run, rejects)
     records = _guarded(items, "normalize", "Normalize", NormalizeFn(run.run_id, ingested_at), run, rejects)
     embargo = records | "Embargo" >> HoldEmbargoed(run.state_dir, held_files, run.run_id, run.started_at)
@@ -105,12 +128,13 @@ def build_pipeline(
         events | "WriteEvents" >> WriteDataset(staging, "events", run.dt, run.run_id),
         duplicates | "WriteDuplicates" >> WriteDataset(staging, "duplicates", run.dt, run.run_id),
         all_rejects | "WriteRejects" >> WriteDataset(staging, "rejects", run.dt, run.run_id),
+        events | "WriteEventsParquet" >> WriteEventsParquet(staging, run.dt, run.run_id),
     ]
     files = staged | "AllStaged" >> beam.Flatten() | "Publish" >> PublishRun(staging, run.output)
     held_prefix = FileSystems.join(held_dir(run.state_dir), f"part-{run.run_id}")
     state_files = embargo["held"] | "WriteHeld" >> write_jsonl(held_prefix)
     count_keys = (
-        documents | "CountDocuments" >> beam.Map(lambda d: ("documents", d.source.id)),
+        document_sources | "CountDocuments" >> beam.Map(lambda sid: ("documents", sid)),
         items | "CountItems" >> beam.Map(lambda i: ("parsed", i.source.id)),
         events | "CountEvents" >> beam.FlatMap(event_count_keys),
         duplicates | "CountDuplicates" >> beam.FlatMap(duplicate_count_keys),
@@ -127,7 +151,8 @@ def build_pipeline(
     # State moves on only once the manifest (and so every output) is written: a run that dies
     # earlier re-fetches and re-releases the same items next time, with the same ids.
     manifest | "DeleteReleasedHeld" >> beam.FlatMap(delete_files, held_files)
-    fetched["reports"] | "CommitFetchState" >> CommitFetchState(fetch_state_dir, after=manifest)
+    if fetched is not None:
+        fetched["reports"] | "CommitFetchState" >> CommitFetchState(fetch_state_dir, after=manifest)
     return {"events": events, "duplicates": duplicates, "rejects": all_rejects, "manifest": manifest}
 
 
@@ -208,10 +233,24 @@ def run(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    options = PipelineOptions(beam_args)
+    return execute(run_info, sources, beam_args, args.topics, policy)
+
+
+def execute(
+    run_info: RunInfo,
+    sources: list[Source],
+    beam_args: list[str],
+    topics_path: str | None = None,
+    policy: FetchPolicy | None = None,
+    replay: Replay | None = None,
+) -> int:
+    """Run the graph to completion, print the summary from the manifest; return the exit status."""
+    options = PipelineOptions(beam_args_for_gcs(beam_args))
     with beam.Pipeline(options=options) as pipeline:
-        build_pipeline(pipeline, sources, run_info, args.topics, list_held_files(run_info.state_dir), policy)
-    manifest = json.loads(read_text(manifest_path(output, run_info.run_id)))
+        build_pipeline(
+            pipeline, sources, run_info, topics_path, list_held_files(run_info.state_dir), policy, replay
+        )
+    manifest = json.loads(read_text(manifest_path(run_info.output, run_info.run_id)))
     print(format_summary(manifest))
     if not manifest["balanced"]:
         print("error: counts do not add up (items read != events + duplicates + rejects)", file=sys.stderr)

@@ -91,6 +91,7 @@ class ParsedItem:
     keywords: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
     raw_ref: str | None = None  # the archived payload this item came from
+    fetched_at: str | None = None  # when its payload was fetched (RFC 3339), the fallback publication time
 
     def replace(self, **changes: Any) -> ParsedItem:
         return dataclasses.replace(self, **changes)

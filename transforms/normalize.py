@@ -248,7 +248,9 @@ def normalize_item(item: ParsedItem, run_id: str, ingested_at: datetime) -> dict
     if published is not None and published > ingested_at + FUTURE_TOLERANCE:
         flags.append("future_date")
     if published is None:
-        published_at, published_from = ingested_at, "ingested"
+        # The fetch time, not the run's start, so a replay from the archive reproduces the record.
+        fetched = datetime.fromisoformat(item.fetched_at.replace("Z", "+00:00")) if item.fetched_at else None
+        published_at, published_from = fetched or ingested_at, "ingested"
     else:
         published_at, published_from = published, published_source(item.format)
 

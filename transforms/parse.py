@@ -32,8 +32,9 @@ class ParseFn(beam.DoFn):
         self.documents.inc()
         for item in items:
             self.items.inc()
-            if payload.raw_ref and item.raw_ref is None:
-                item = item.replace(raw_ref=payload.raw_ref)
+            if (payload.raw_ref and item.raw_ref is None) or (payload.fetched_at and item.fetched_at is None):
+                item = item.replace(raw_ref=item.raw_ref or payload.raw_ref,
+                                    fetched_at=item.fetched_at or payload.fetched_at)
             if "bozo" in item.flags:
                 self.bozo.inc()
             yield item

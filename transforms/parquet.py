@@ -1,0 +1,197 @@
+"""Parquet beside JSON Lines: event records as typed, nested columns for DuckDB, BigQuery and Spark.
+
+The Arrow schema is derived from ``schemas/event.schema.json`` at run time, so the two cannot
+drift: a field added to the JSON Schema appears in the Parquet files, and a construct the
+mapping cannot express fails loudly (``UnsupportedSchema``) instead of being dropped.
+
+Mapping (JSON Schema -> Arrow):
+
+* object -> struct (fields in the schema's order); array -> list of the item type;
+* ``["T", "null"]``, ``oneOf``/``anyOf`` with a ``null`` branch, or a property that is not
+  ``required`` -> nullable; everything else is non-nullable (Parquet REQUIRED);
+* string -> string, ``enum``/``const`` of strings -> string, integer -> int64,
+  number -> float64, boolean -> bool;
+* ``format: date-time`` strings -> ``timestamp[us, tz=UTC]``: DuckDB reads it as
+  TIMESTAMPTZ, BigQuery as TIMESTAMP and Spark as TimestampType, so time filters and
+  ``date_trunc`` need no parsing, and microseconds are the finest unit all three accept
+  (BigQuery and Spark do not take nanosecond Parquet timestamps). ``format: date`` -> date32.
+
+Files go to ``OUTPUT/events_parquet/dt=YYYY-MM-DD/part-RUN_ID-SSSSS-of-NNNNN.parquet`` through
+Beam's ``WriteToParquet`` (Snappy, which every reader handles), so the same code writes to ``gs://``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+
+from schemas import load_schema
+from transforms.write import dataset_prefix
+
+DATASET = "events_parquet"
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+JsonSchema = Mapping[str, Any]
+
+
+class UnsupportedSchema(ValueError):
+    """A JSON Schema construct with no faithful Arrow type; the message names the property path."""
+
+
+def _resolve(node: JsonSchema, root: JsonSchema, path: str) -> JsonSchema:
+    ref = node.get("$ref")
+    if ref is None:
+        return node
+    if not ref.startswith("#/"):
+        raise UnsupportedSchema(f"{path}: only local $ref is supported, got {ref!r}")
+    target: Any = root
+    for part in ref[2:].split("/"):
+        if not isinstance(target, Mapping) or part not in target:
+            raise UnsupportedSchema(f"{path}: $ref {ref!r} does not resolve")
+        target = target[part]
+    return _resolve({**target, **{k: v for k, v in node.items() if k != "$ref"}}, root, path)
+
+
+def _literal_type(values: list[Any], path: str) -> tuple[pa.DataType, bool]:
+    nullable = None in values
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, str) for v in present):
+        return pa.string(), nullable
+    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pa.int64(), nullable
+    if present and all(isinstance(v, bool) for v in present):
+        return pa.bool_(), nullable
+    raise UnsupportedSchema(f"{path}: enum/const values {values!r} have no single Arrow type")
+
+
+def _scalar_type(kind: str, node: JsonSchema, root: JsonSchema, path: str) -> pa.DataType:
+    if kind == "string":
+        return {"date-time": TIMESTAMP, "date": pa.date32()}.get(node.get("format"), pa.string())
+    if kind == "integer":
+        return pa.int64()
+    if kind == "number":
+        return pa.float64()
+    if kind == "boolean":
+        return pa.bool_()
+    if kind == "object":
+        return pa.struct(_fields(node, root, path))
+    if kind == "array":
+        items = node.get("items")
+        if not isinstance(items, Mapping):
+            raise UnsupportedSchema(f"{path}: arrays need a single 'items' schema")
+        item_type, item_nullable = arrow_type(items, root, f"{path}[]")
+        return pa.list_(pa.field("element", item_type, nullable=item_nullable))
+    raise UnsupportedSchema(f"{path}: JSON type {kind!r} has no Arrow mapping")
+
+
+def arrow_type(node: JsonSchema, root: JsonSchema, path: str = "$") -> tuple[pa.DataType, bool]:
+    """(Arrow type, may be null) for one JSON Schema node; raises UnsupportedSchema with its path."""
+    node = _resolve(node, root, path)
+    for keyword in ("oneOf", "anyOf"):
+        if keyword in node:
+            branches = [_resolve(b, root, path) for b in node[keyword]]
+            real = [b for b in branches if b.get("type") != "null"]
+            if len(real) != 1:
+                raise UnsupportedSchema(f"{path}: {keyword} must be one schema or one schema plus null")
+            arrow, nullable = arrow_type(real[0], root, path)
+            return arrow, nullable or len(real) < len(branches)
+    if "enum" in node:
+        return _literal_type(list(node["enum"]), path)
+    if "const" in node:
+        return _literal_type([node["const"]], path)
+    kinds = node.get("type", "object" if "properties" in node else None)
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
+    nullable = "null" in kinds
+    kinds = [k for k in kinds if k != "null"]
+    if len(kinds) != 1:
+        raise UnsupportedSchema(f"{path}: needs exactly one non-null type, got {node.get('type')!r}")
+    return _scalar_type(kinds[0], node, root, path), nullable
+
+
+def _fields(node: JsonSchema, root: JsonSchema, path: str) -> list[pa.Field]:
+    properties = node.get("properties")
+    if not properties:
+        raise UnsupportedSchema(f"{path}: objects need 'properties' (free-form maps are not supported)")
+    if node.get("additionalProperties", True) is not False:
+        raise UnsupportedSchema(f"{path}: objects must set additionalProperties: false to have fixed columns")
+    required = set(node.get("required", ()))
+    fields = []
+    for name, prop in properties.items():
+        arrow, nullable = arrow_type(prop, root, f"{path}.{name}")
+        fields.append(pa.field(name, arrow, nullable=nullable or name not in required))
+    return fields
+
+
+def arrow_schema_from_json_schema(schema: JsonSchema) -> pa.Schema:
+    """The Arrow schema of records that follow the JSON Schema ``schema`` (an object with fixed properties)."""
+    metadata = {"wirewatch.json_schema": str(schema.get("$id", "")), "wirewatch.title": str(schema.get("title", ""))}
+    return pa.schema(_fields(schema, schema, "$"), metadata=metadata)
+
+
+@functools.cache
+def event_arrow_schema() -> pa.Schema:
+    """The Arrow schema of event records, from the bundled ``schemas/event.schema.json``."""
+    return arrow_schema_from_json_schema(load_schema("event"))
+
+
+def parse_timestamp(value: str | datetime) -> datetime:
+    """RFC 3339 text (``...Z`` or with an offset) -> an aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp without a time zone: {value!r}")
+    return parsed.astimezone(UTC)
+
+
+def _convert(value: Any, arrow: pa.DataType) -> Any:
+    if value is None:
+        return None
+    if pa.types.is_struct(arrow):
+        return {f.name: _convert(value.get(f.name), f.type) for f in arrow}
+    if pa.types.is_list(arrow):
+        return [_convert(v, arrow.value_type) for v in value]
+    if pa.types.is_timestamp(arrow):
+        return parse_timestamp(value)
+    if pa.types.is_date(arrow):
+        return value if isinstance(value, date) else date.fromisoformat(value)
+    if pa.types.is_floating(arrow):
+        return float(value)
+    return value
+
+
+def to_arrow_row(record: Mapping[str, Any], schema: pa.Schema) -> dict[str, Any]:
+    """A JSON record as a row of ``schema``: every column present (None when absent), timestamps parsed.
+
+    Keys the schema does not know are left out; records are validated against the JSON
+    Schema (``additionalProperties: false``) before they get here, so there are none.
+    """
+    return {f.name: _convert(record.get(f.name), f.type) for f in schema}
+
+
+class WriteEventsParquet(beam.PTransform):
+    """Event records -> Parquet files in ``OUTPUT/events_parquet/dt=DT/``; outputs the written file names."""
+
+    def __init__(self, output: str, dt: str, run_id: str, schema: pa.Schema | None = None) -> None:
+        super().__init__()
+        self.prefix = dataset_prefix(output, DATASET, dt, run_id)
+        self.schema = schema if schema is not None else event_arrow_schema()
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        return (
+            records
+            | "ToArrowRow" >> beam.Map(to_arrow_row, self.schema)
+            | "Write"
+            >> beam.io.WriteToParquet(
+                self.prefix,
+                self.schema,
+                codec="snappy",
+                use_compliant_nested_type=True,  # spec LIST layout: what BigQuery's list inference expects
+                file_name_suffix=".parquet",
+            )
+        )
