@@ -9,7 +9,7 @@ OUT    ?= out
 SOURCES ?= config/sources.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench eval lock clean
+.PHONY: help venv run test lint bench eval query replay lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,6 +27,12 @@ run: $(STAMP) ## run the batch job on the bundled samples into out/ and print it
 
 test: $(STAMP) ## run the whole test suite (unit, end-to-end, corpus conformance)
 	$(PY) -m pytest
+
+query: $(STAMP) ## run the consumer DuckDB queries of docs/queries over the last output (OUT=out)
+	$(PY) -m pipelines.query --output $(OUT)
+
+replay: $(STAMP) ## re-derive records from OUT/raw with the current code, fetching nothing
+	$(PY) -m pipelines.replay --output $(OUT)
 
 lint: $(STAMP) ## ruff over the code
 	$(VENV)/bin/ruff check .

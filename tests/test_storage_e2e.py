@@ -8,7 +8,6 @@ from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.parquet as pq
-import pytest
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.batch import Replay, build_pipeline
