@@ -61,7 +61,7 @@ def check_contract(output: Path) -> tuple[list[dict], list[dict], list[dict], di
         assert counts["events"] == sum(1 for r in events if r["source"]["id"] == sid)
         assert counts["duplicates"] == sum(1 for r in duplicates if r["source"]["id"] == sid)
         assert counts["rejects"] == sum(1 for r in rejects if r["source"]["id"] == sid)
-    written = {str(p) for p in output.glob("*/dt=*/*.jsonl")}
+    written = {str(p) for pattern in ("*/dt=*/*.jsonl", "*/dt=*/*.parquet") for p in output.glob(pattern)}
     assert set(manifest["files"]) == written
     return events, duplicates, rejects, manifest
 
