@@ -9,7 +9,7 @@ OUT    ?= out
 SOURCES ?= config/sources.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench eval query replay lock clean
+.PHONY: help venv run test lint bench eval query replay dataflow-batch dataflow-stream lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,6 +33,12 @@ query: $(STAMP) ## run the consumer DuckDB queries of docs/queries over the last
 
 replay: $(STAMP) ## re-derive records from OUT/raw with the current code, fetching nothing
 	$(PY) -m pipelines.replay --output $(OUT)
+
+dataflow-batch: ## print the commands that run the batch job on Dataflow (Flex Template); not run in CI
+	deploy/commands.sh batch
+
+dataflow-stream: ## print the commands that run the streaming job on Dataflow (Flex Template); not run in CI
+	deploy/commands.sh stream
 
 lint: $(STAMP) ## ruff over the code
 	$(VENV)/bin/ruff check .

@@ -27,5 +27,11 @@ setup(
     package_data={"schemas": ["*.json"], "config": ["*.yaml", "*.yml"]},
     include_package_data=True,
     install_requires=direct_requirements(),
-    entry_points={"console_scripts": ["wirewatch-batch=pipelines.batch:main"]},
+    entry_points={
+        "console_scripts": [
+            "wirewatch-batch=pipelines.batch:main",
+            "wirewatch-stream=pipelines.streaming:main",
+            "wirewatch-replay=pipelines.replay:main",
+        ]
+    },
 )

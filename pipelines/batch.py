@@ -30,7 +30,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from transforms.archive import ArchivePayloadFn, ReadArchive
 from transforms.dedup import DedupExact
@@ -192,9 +192,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--state", default=None, help="state folder or gs:// prefix (default: OUTPUT/_state)")
     parser.add_argument("--run-id", "--run_id", dest="run_id", help="run id (default: UTC time + random suffix)")
     parser.add_argument("--topics", default=None, help="topic taxonomy YAML (default: the bundled config/topics.yaml)")
-    parser.add_argument("--per-host-delay", type=float, default=FetchPolicy.per_host_delay_s,
+    parser.add_argument("--per-host-delay", "--per_host_delay", dest="per_host_delay", type=float,
+                        default=FetchPolicy.per_host_delay_s,
                         help="seconds between two requests to one host (default %(default)s)")
-    parser.add_argument("--fetch-threads", type=int, default=FetchPolicy.max_workers,
+    parser.add_argument("--fetch-threads", "--fetch_threads", dest="fetch_threads", type=int,
+                        default=FetchPolicy.max_workers,
                         help="HTTP requests in flight at once per worker (default %(default)s)")
     return parser.parse_known_args(argv)
 
@@ -250,6 +252,10 @@ def execute(
         build_pipeline(
             pipeline, sources, run_info, topics_path, list_held_files(run_info.state_dir), policy, replay
         )
+    if options.view_as(StandardOptions).no_wait_until_finish:
+        # A launcher (e.g. a Dataflow Flex Template) submitted the job and does not wait for it.
+        print(f"submitted run {run_info.run_id}; manifest: {manifest_path(run_info.output, run_info.run_id)}")
+        return 0
     manifest = json.loads(read_text(manifest_path(run_info.output, run_info.run_id)))
     print(format_summary(manifest))
     if not manifest["balanced"]:

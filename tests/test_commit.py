@@ -52,7 +52,7 @@ def test_sigkill_mid_run_leaves_no_partial_output_and_the_next_run_reingests(tmp
     assert not fetch_state.exists() or not any(fetch_state.iterdir())
 
     survivor = start(sources, output)
-    out, err = survivor.communicate(timeout=600)
+    _out, err = survivor.communicate(timeout=600)
     assert survivor.returncode == 0, err[-3000:]
     (manifest_path,) = (output / "runs").glob("*.json")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

@@ -23,10 +23,12 @@ POLICY = FetchPolicy(per_host_delay_s=0.0, backoff_base_s=0.01, backoff_max_s=0.
 def rss(*titles: str) -> bytes:
     items = "".join(
         f"<item><title>{t}</title><link>https://news.example.org/{t.replace(' ', '-')}</link>"
-        f"<pubDate>Thu, 17 Oct 2024 0{i % 10}:00:00 +0000</pubDate><description>{t}: Kyiv and Moscow.</description></item>"
+        f"<pubDate>Thu, 17 Oct 2024 0{i % 10}:00:00 +0000</pubDate>"
+        f"<description>{t}: Kyiv and Moscow.</description></item>"
         for i, t in enumerate(titles)
     )
-    return f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>T</title>{items}</channel></rss>".encode()
+    head = "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>T</title>"
+    return f"{head}{items}</channel></rss>".encode()
 
 
 def run_batch(sources: list[Source], output: Path, run_id: str) -> dict:

@@ -31,10 +31,12 @@ def is_remote(url: str) -> bool:
     return urlparse(url).scheme in ("http", "https", "gs")
 
 
-def resolve_location(url: str, base_dir: Path) -> str:
+def resolve_location(url: str, base_dir: Path | None) -> str:
     """An absolute location: URLs unchanged, local paths against the sources file's folder."""
     if is_remote(url):
         return url
+    if base_dir is None:
+        raise SourcesError(f"{url}: a sources file on gs:// can only name URLs and gs:// paths")
     if url.startswith("file://"):
         url = urlparse(url).path
     path = Path(os.path.expanduser(url))
@@ -43,7 +45,7 @@ def resolve_location(url: str, base_dir: Path) -> str:
     return os.path.normpath(str(path))
 
 
-def parse_sources(document: object, origin: str, base_dir: Path) -> list[Source]:
+def parse_sources(document: object, origin: str, base_dir: Path | None) -> list[Source]:
     """Validate a parsed sources document and return its sources with resolved locations."""
     problem = first_error("sources", document)
     if problem:
@@ -70,6 +72,14 @@ def parse_sources(document: object, origin: str, base_dir: Path) -> list[Source]
 
 def load_sources(path: str) -> list[Source]:
     """Read and validate a sources file: YAML, or OPML (``.opml``) as feed readers export it."""
+    if path.startswith("gs://"):
+        # A sources file on GCS (e.g. for a Flex Template): read it through Beam, resolve against its folder.
+        try:
+            with FileSystems.open(path, compression_type="uncompressed") as handle:
+                text = handle.read().decode("utf-8")
+        except Exception as exc:
+            raise SourcesError(f"{path}: cannot read sources file: {exc}") from exc
+        return _parse_yaml(text, path, None)
     file = Path(path)
     if file.suffix.lower() == ".opml":
         try:
@@ -81,13 +91,17 @@ def load_sources(path: str) -> list[Source]:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise SourcesError(f"{path}: cannot read sources file: {exc.strerror or exc}") from exc
+    return _parse_yaml(text, path, file.resolve().parent)
+
+
+def _parse_yaml(text: str, path: str, base_dir: Path | None) -> list[Source]:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise SourcesError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
-    return parse_sources(document, path, file.resolve().parent)
+    return parse_sources(document, path, base_dir)
 
 
 def expand_location(location: str) -> list[str]:
