@@ -1,0 +1,434 @@
+"""Near-duplicate clustering: pure functions, labelled pairs, and the Beam stage with its story index.
+
+Fixtures in tests/fixtures/cluster/ are texts written for these tests (see their README); the corpus
+pairs come from ../shared/corpus/articles/pairs.csv and are skipped when it is absent.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from schemas import validator
+from transforms.cluster import (
+    Assignment,
+    ClusterConfig,
+    ClusterConfigError,
+    ClusterStories,
+    CommitStoryIndex,
+    Edge,
+    Member,
+    ReadStoryIndex,
+    RepointExactDuplicates,
+    assign_stories,
+    candidate_pairs,
+    contradiction,
+    entry_expired,
+    evidence_slots,
+    fingerprint,
+    index_entry,
+    lead_coverage,
+    load_cluster_config,
+    marker_path,
+    member_from_entry,
+    near_duplicate_record,
+    normalize_number,
+    normalize_text,
+    same_story,
+    shingles,
+)
+from transforms.model import stable_id
+from transforms.normalize import clean_text
+
+FIXTURES = Path(__file__).parent / "fixtures" / "cluster"
+CONFIG = ClusterConfig()
+T0 = datetime(2024, 10, 18, 16, 0, tzinfo=UTC)
+
+
+def fixture_record(name: str, **changes: Any) -> dict[str, Any]:
+    """An event record (as the tag stage hands it over) from a fixture file."""
+    header, _, text = (FIXTURES / name).read_text(encoding="utf-8").partition("\n---\n")
+    meta = dict(line.split(": ", 1) for line in header.splitlines())
+    title, _, body = text.strip().partition("\n")
+    digest = stable_id("", "cluster-fixture", name)
+    record = {
+        "schema_version": "1.0",
+        "event_id": f"ev_{digest}",
+        "story_id": f"st_{digest}",
+        "run_id": "test",
+        "source": {"id": meta["source"], "name": meta["source"], "format": "rss"},
+        "agency": None,
+        "guid": f"urn:test:{name}",
+        "url": f"https://{meta['source']}.example/{name}",
+        "title": clean_text(title),
+        "summary": None,
+        "body": clean_text(body, paragraphs=True),
+        "language": meta["language"],
+        "published_at": meta["published_at"],
+        "published_at_source": "feed",
+        "ingested_at": "2024-10-18T16:00:00Z",
+        "dateline": {"place": meta["dateline"], "country": None} if meta.get("dateline") else None,
+        "countries": [{"code": c, "name": c, "score": 0.9, "primary": True} for c in meta["countries"].split(",")],
+        "topics": [],
+        "categories": [],
+        "byline": None,
+        "flags": [],
+        "location": str(FIXTURES / name),
+    }
+    return {**record, **changes}
+
+
+def expectation(name: str) -> tuple[str, str]:
+    header = (FIXTURES / name).read_text(encoding="utf-8").partition("\n---\n")[0]
+    verdict, _, other = dict(line.split(": ", 1) for line in header.splitlines())["expect"].partition(" ")
+    return verdict, other
+
+
+def fp(name: str, **changes: Any):
+    return fingerprint(fixture_record(name, **changes), CONFIG)
+
+
+def verdict_in_pipeline_terms(a, b) -> bool:
+    """Same story as the stage decides it: a shared candidate key, then verification."""
+    return bool(set(a.keys) & set(b.keys)) and same_story(a, b, CONFIG).same
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure functions
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("10,000", "10000"), ("10.000", "10000"), ("10 000", "10000"), ("10'000", "10000"), ("1,234,567", "1234567"),
+    ("1.5", "1.5"), ("1,5", "1.5"), ("3,50", "3.5"), ("007", "7"), ("1만2천", "12000"), ("3억", "300000000"),
+])
+def test_numbers_have_one_spelling(raw: str, expected: str) -> None:
+    assert normalize_number(raw) == expected
+
+
+def test_normalize_text_unifies_typography_and_drops_boilerplate() -> None:
+    story = ("«We will respond» — the minister said\u00a0“twice” on Friday, after the talks in Geneva ended "
+             "without a deal.")
+    text = f"Photo: AFP\n{story}\nRead more: world news\n© 2024 Herald. All rights reserved."
+    assert normalize_text(text) == (
+        '"We will respond" - the minister said "twice" on Friday, after the talks in Geneva ended without a deal.')
+
+
+def test_boilerplate_filter_never_empties_a_text() -> None:
+    glued = "Читайте также: главные новости дня. Подписывайтесь на наш канал"
+    assert normalize_text(glued)  # everything looks like boilerplate: the text is kept whole
+
+
+def test_shingles_ignore_quotes_spacing_case_and_number_spelling() -> None:
+    a = 'North Korea sent "about 12,000" soldiers - the spy agency said on Friday in Seoul.'
+    b = "NORTH KOREA SENT “ABOUT 12 000” SOLDIERS — THE SPY AGENCY SAID ON FRIDAY IN SEOUL."
+    assert shingles(normalize_text(a), CONFIG) == shingles(normalize_text(b), CONFIG)
+
+
+def test_shingles_skip_the_wire_dateline() -> None:
+    body = "North Korea has decided to send about 12,000 soldiers to Russia, the agency said."
+    assert shingles(normalize_text("SEOUL, South Korea (AP) - " + body), CONFIG) == shingles(body, CONFIG)
+
+
+def test_korean_text_is_shingled_by_characters() -> None:
+    a = "국가정보원은 북한이 특수부대를 포함한 약 1만2천명 규모의 병력을 러시아에 보내기로 결정했다고 밝혔다."
+    b = "국가정보원은 북한이 특수부대를 포함한 약 1만2천명 규모의 병력을 러시아에 보내기로 결정했다고 18일 밝혔다."
+    sa, sb = shingles(a, CONFIG), shingles(b, CONFIG)
+    assert len(sa & sb) / len(sa | sb) > 0.8  # one word added: word 5-grams would lose a third of the set
+
+
+def test_evidence_keys_facts_by_the_word_before_them() -> None:
+    slots = evidence_slots(
+        "North Korea fired 2 missiles on Wednesday, April 13. Officials in Seoul said 10,000 troops left. "
+        "Le 13 avril 2024. 13 апреля в Москве. 2024년 4월 13일 수요일에 1만2천명 병력"
+    )
+    for slot in ("n|fired|2", "w|on|3", "d|wednesday|04-13", "p|in|seoul", "n|said|10000", "d|le|04-13",
+                 "p|в|москве", "n|수요일에|12000"):
+        assert slot in slots
+    assert not any(s.startswith("p|^") for s in slots)  # sentence-initial words are not names
+
+
+def test_evidence_ignores_a_word_cut_by_the_closing_ellipsis() -> None:
+    assert not any("479" in s for s in evidence_slots("Prices rose to 479 …"))
+
+
+def test_contradiction_needs_other_values_on_both_sides() -> None:
+    full, cut = fp("base.txt"), fp("truncated_lead.txt")
+    assert contradiction(full, cut) is None  # the cut copy holds fewer facts, not other ones
+    assert "date" in contradiction(fp("missile_may.txt"), fp("missile_saturday.txt"))
+
+
+def test_lead_coverage_finds_a_summary_inside_the_full_text() -> None:
+    assert lead_coverage(fp("base.txt"), fp("truncated_lead.txt")) >= CONFIG.lead_coverage
+    assert lead_coverage(fp("base.txt"), fp("unrelated_same_topic.txt")) == 0.0
+
+
+def test_published_far_apart_is_another_story() -> None:
+    later = fp("headline_rewrite.txt", published_at="2024-10-25T10:00:00Z")
+    verdict = same_story(fp("base.txt"), later, CONFIG)
+    assert not verdict.same and "days apart" in verdict.why
+
+
+def test_too_short_texts_get_no_candidate_keys() -> None:
+    short = fingerprint(fixture_record("base.txt", body=None, title="North Korea fires missile"), CONFIG)
+    assert short.keys == ()
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.txt") if p.name != "base.txt"))
+def test_fixture_pairs(name: str) -> None:
+    verdict, other = expectation(name)
+    a, b = fp(name), fp(f"{other}.txt")
+    assert verdict_in_pipeline_terms(a, b) == (verdict == "same"), same_story(a, b, CONFIG).why
+
+
+def test_candidate_pairs_cap_hot_keys_and_skip_settled_index_pairs() -> None:
+    members = [(f"i:{k}", (0, 0, "2024", f"{k}")) for k in range(3)]
+    members += [(f"n:{k}", (1, 0, "2024", f"{k}")) for k in range(60)]
+    pairs, hot = candidate_pairs(members, max_group=10)
+    assert hot
+    assert not any(a.startswith("i:") and b.startswith("i:") for a, b in pairs)
+    assert len(pairs) <= 60 * 10
+
+
+def test_assignment_never_chains_two_events_through_a_vague_copy() -> None:
+    """A copy without the facts that tell two launches apart is linked to both; they stay two stories."""
+    may, saturday = Member(fp("missile_may.txt")), Member(fp("missile_saturday.txt"))
+    vague = Member(fingerprint(fixture_record(
+        "missile_may.txt", event_id="ev_" + "a" * 24, story_id="st_" + "a" * 24, published_at="2024-05-31T12:00:00Z",
+        body="North Korea fired short-range ballistic missiles toward the East Sea, South Korea's Joint Chiefs of "
+             "Staff said. The missiles flew before landing in waters off the east coast, the JCS said, adding that "
+             "South Korean and U.S. intelligence authorities were analyzing the details of the launch."), CONFIG))
+    assert may.order < vague.order < saturday.order
+    result = {a.event_id: a for a in assign_stories([Edge(may, vague, 0.6), Edge(vague, saturday, 0.6)], CONFIG)}
+    assert result[vague.fingerprint.event_id].story_id == may.fingerprint.story_id
+    assert saturday.fingerprint.event_id not in result  # its leader would be May's event, which it contradicts
+
+
+def test_assignment_prefers_the_indexed_story_and_keeps_its_id() -> None:
+    record = fixture_record("base.txt")
+    item = Member(fingerprint(record, CONFIG))
+    entry = index_entry(item.fingerprint, T0 - timedelta(days=1), "run-1", CONFIG)
+    indexed = member_from_entry(json.loads(json.dumps(entry)), CONFIG)
+    copy = Member(fp("headline_rewrite.txt"))
+    edges = [Edge(indexed, item, 1.0), Edge(indexed, copy, 1.0), Edge(item, copy, 1.0)]
+    result = {a.event_id: a for a in assign_stories(edges, CONFIG)}
+    assert result[record["event_id"]].story_id == record["story_id"]
+    assert result[copy.fingerprint.event_id].story_id == record["story_id"]
+
+
+def test_index_entry_round_trip_and_expiry() -> None:
+    original = fp("base.txt")
+    entry = json.loads(json.dumps(index_entry(original, T0, "run-1", CONFIG)))
+    back = member_from_entry(entry, CONFIG).fingerprint
+    assert back.keys == original.keys and back.signature == original.signature and back.evidence == original.evidence
+    assert not entry_expired(entry, T0 + timedelta(days=6), CONFIG.ttl_days)
+    assert entry_expired(entry, T0 + timedelta(days=8), CONFIG.ttl_days)
+    with pytest.raises(ValueError):
+        member_from_entry({**entry, "scheme": "other"}, CONFIG)
+
+
+def test_near_duplicate_record_follows_the_duplicate_schema() -> None:
+    record = fixture_record("headline_rewrite.txt")
+    base = fixture_record("base.txt")
+    dup = near_duplicate_record(record, Assignment(record["event_id"], base["story_id"], base["event_id"], 0.93, "x"))
+    assert dup["reason"] == "near_duplicate" and dup["similarity"] == 0.93 and dup["duplicate_of"] == base["story_id"]
+    assert not list(validator("duplicate").iter_errors(dup))
+
+
+def test_config_file_overrides_defaults_and_errors_name_the_key(tmp_path: Path) -> None:
+    assert load_cluster_config() == ClusterConfig()  # the bundled config/dedup.yaml holds the defaults
+    good = tmp_path / "dedup.yaml"
+    good.write_text("cluster:\n  jaccard_threshold: 0.6\n  ttl_days: 3\n", encoding="utf-8")
+    assert load_cluster_config(str(good)) == ClusterConfig(jaccard_threshold=0.6, ttl_days=3)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cluster:\n  jaccard_treshold: 0.6\n", encoding="utf-8")
+    with pytest.raises(ClusterConfigError, match=r"bad\.yaml.*jaccard_treshold"):
+        load_cluster_config(str(bad))
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("cluster:\n  bands: 7\n", encoding="utf-8")
+    with pytest.raises(ClusterConfigError, match=r"wrong\.yaml: cluster: num_perm"):
+        load_cluster_config(str(wrong))
+
+
+# ---------------------------------------------------------------------------------------------
+# Labelled corpus pairs
+# ---------------------------------------------------------------------------------------------
+
+def corpus_article(path: Path) -> dict[str, Any]:
+    from bench.pairs import article_record
+
+    return article_record(path)
+
+
+@pytest.fixture(scope="module")
+def corpus_pairs(corpus_dir: Path) -> list[dict[str, str]]:
+    pairs_csv = corpus_dir / "articles" / "pairs.csv"
+    if not pairs_csv.is_file():
+        pytest.skip(f"labelled pairs absent: {pairs_csv} not found")
+    with pairs_csv.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize(("relation", "same"), [
+    ("near_duplicate", True), ("same_template_different_event", False), ("related_different_event", False),
+])
+def test_corpus_pairs(corpus_dir: Path, corpus_pairs: list[dict[str, str]], relation: str, same: bool) -> None:
+    rows = [row for row in corpus_pairs if row["relation"] == relation]
+    if not rows:
+        pytest.skip(f"pairs.csv has no {relation} pair")
+    for row in rows:
+        a = fingerprint(corpus_article(corpus_dir / "articles" / row["file1"]), CONFIG)
+        b = fingerprint(corpus_article(corpus_dir / "articles" / row["file2"]), CONFIG)
+        assert verdict_in_pipeline_terms(a, b) == same, (row, same_story(a, b, CONFIG).why)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Beam stage on the DirectRunner
+# ---------------------------------------------------------------------------------------------
+
+COPIES_OF_BASE = ("republished_boilerplate.txt", "headline_rewrite.txt", "truncated_lead.txt",
+                  "reordered_paragraphs.txt", "curly_quotes.txt", "update_next_day.txt")
+DIFFERENT = ("base.txt", "unrelated_same_topic.txt", "missile_may.txt", "missile_june.txt", "missile_saturday.txt")
+
+
+def all_records() -> list[dict[str, Any]]:
+    return [fixture_record(name) for name in (*DIFFERENT, *COPIES_OF_BASE, "missile_may_copy.txt")]
+
+
+def ids(names: tuple[str, ...] | list[str], field: str = "event_id") -> list[str]:
+    return [fixture_record(name)[field] for name in names]
+
+
+def run_stage(records: list[dict], index_dir: str | None, run_id: str, now: datetime, commit: bool = True,
+              fail_before_commit: bool = False, expect_events: list[str] | None = None,
+              expect_duplicates: list[tuple[str, str]] | None = None) -> None:
+    """One scheduled run of the stage (plus its commit) on the DirectRunner, checking what it emits."""
+    with TestPipeline() as p:
+        out = p | beam.Create(records) | ClusterStories(CONFIG, index_dir, run_id, now)
+        if expect_events is not None:
+            assert_that(out["events"] | beam.Map(lambda r: r["event_id"]), equal_to(expect_events), label="Events")
+        if expect_duplicates is not None:
+            assert_that(out["duplicates"] | beam.Map(lambda d: (d["event_id"], d["story_id"])),
+                        equal_to(expect_duplicates), label="Duplicates")
+        if commit and index_dir:
+            after = [out["events"], out["duplicates"]]
+            if fail_before_commit:
+                after.append(p | "Outputs" >> beam.Create([1]) | "WriteFails" >> beam.Map(_crash))
+            out["index_updates"] | CommitStoryIndex(index_dir, run_id, now, CONFIG.ttl_days, after=after)
+
+
+def _crash(_: Any) -> None:
+    raise RuntimeError("simulated crash while writing the run's outputs")
+
+
+def test_within_run_copies_fold_into_one_story() -> None:
+    base = fixture_record("base.txt")
+    may = fixture_record("missile_may.txt")
+    run_stage(
+        all_records(), None, "run-1", T0,
+        expect_events=ids(DIFFERENT),
+        expect_duplicates=[(e, base["story_id"]) for e in ids(COPIES_OF_BASE)]
+        + [(fixture_record("missile_may_copy.txt")["event_id"], may["story_id"])],
+    )
+
+
+def test_duplicates_carry_reason_and_measured_similarity() -> None:
+    records = [fixture_record("base.txt"), fixture_record("truncated_lead.txt")]
+    with TestPipeline() as p:
+        out = p | beam.Create(records) | ClusterStories(CONFIG, None, "run-1", T0)
+        summary = out["duplicates"] | beam.Map(
+            lambda d: (d["reason"], d["duplicate_of_event"], 0.8 < d["similarity"] < 1))
+        assert_that(summary, equal_to([("near_duplicate", records[0]["event_id"], True)]))
+
+
+def test_second_run_on_same_input_finds_no_new_story(tmp_path: Path) -> None:
+    index_dir = str(tmp_path / "story_index")
+    records = all_records()
+    run_stage(records, index_dir, "run-1", T0, expect_events=ids(DIFFERENT))
+    assert os.path.exists(marker_path(index_dir, "run-1"))
+    same_ids = [(r["event_id"], r["story_id"]) for r in records]
+    base_story = fixture_record("base.txt")["story_id"]
+    may_story = fixture_record("missile_may.txt")["story_id"]
+    expected = [(e, s) for e, s in same_ids if e in ids(DIFFERENT)]
+    expected += [(e, base_story) for e in ids(COPIES_OF_BASE)]
+    expected += [(fixture_record("missile_may_copy.txt")["event_id"], may_story)]
+    run_stage(records, index_dir, "run-2", T0 + timedelta(hours=1), expect_events=[], expect_duplicates=expected)
+
+
+def test_expired_index_entries_no_longer_match(tmp_path: Path) -> None:
+    index_dir = str(tmp_path / "story_index")
+    records = [fixture_record("base.txt")]
+    run_stage(records, index_dir, "run-1", T0, expect_events=ids(["base.txt"]))
+    later = T0 + timedelta(days=CONFIG.ttl_days, hours=1)
+    run_stage(records, index_dir, "run-2", later, expect_events=ids(["base.txt"]))
+    # run-2's commit compacted the index: run-1 is gone, marker first
+    assert not os.path.exists(marker_path(index_dir, "run-1"))
+    assert not list((tmp_path / "story_index" / "data" / "run-1").glob("*"))
+
+
+def test_crash_before_commit_reprocesses_items_with_the_same_ids(tmp_path: Path) -> None:
+    index_dir = str(tmp_path / "story_index")
+    records = [fixture_record("base.txt"), fixture_record("headline_rewrite.txt")]
+    with pytest.raises(Exception, match="simulated crash"):
+        run_stage(records, index_dir, "run-1", T0, fail_before_commit=True)
+    assert not os.path.exists(marker_path(index_dir, "run-1"))
+    run_stage(records, index_dir, "run-2", T0 + timedelta(hours=1), expect_events=ids(["base.txt"]),
+              expect_duplicates=[(ids(["headline_rewrite.txt"])[0], fixture_record("base.txt")["story_id"])])
+    assert os.path.exists(marker_path(index_dir, "run-2"))
+
+
+def test_index_is_visible_only_through_commit_markers(tmp_path: Path) -> None:
+    index_dir = str(tmp_path / "story_index")
+    records = [fixture_record("base.txt")]
+    with TestPipeline() as p:  # the stage alone writes nothing
+        p | beam.Create(records) | ClusterStories(CONFIG, index_dir, "run-1", T0)
+    assert not (tmp_path / "story_index").exists()
+    run_stage(records, index_dir, "run-1", T0)
+    marker = json.loads(Path(marker_path(index_dir, "run-1")).read_text(encoding="utf-8"))
+    assert marker["entries"] == 1 and marker["shards"]
+    stray = tmp_path / "story_index" / "data" / "run-9"
+    stray.mkdir(parents=True)
+    (stray / "entries-00000-of-00001.jsonl").write_text(
+        json.dumps(index_entry(fp("unrelated_same_topic.txt"), T0, "run-9", CONFIG)) + "\n", encoding="utf-8")
+    with TestPipeline() as p:  # shards without a marker (a crashed run) are never read
+        stories = p | ReadStoryIndex(index_dir, CONFIG, T0 + timedelta(hours=1)) | beam.Map(
+            lambda m: m.fingerprint.story_id)
+        assert_that(stories, equal_to(ids(["base.txt"], "story_id")))
+
+
+def test_exact_duplicates_follow_their_winner_into_its_story() -> None:
+    base, copy = fixture_record("base.txt"), fixture_record("headline_rewrite.txt")
+    other = fixture_record("missile_may.txt")
+    exact_of_copy = {"event_id": "ev_" + "1" * 24, "story_id": copy["story_id"], "duplicate_of": copy["story_id"],
+                     "duplicate_of_event": copy["event_id"], "reason": "guid"}
+    exact_of_other = {"event_id": "ev_" + "2" * 24, "story_id": other["story_id"], "duplicate_of": other["story_id"],
+                      "duplicate_of_event": other["event_id"], "reason": "url"}
+    folded = near_duplicate_record(copy, Assignment(copy["event_id"], base["story_id"], base["event_id"], 0.9, "x"))
+    with TestPipeline() as p:
+        exact = p | "Exact" >> beam.Create([exact_of_copy, exact_of_other])
+        near = p | "Near" >> beam.Create([folded])
+        out = (exact, near) | RepointExactDuplicates()
+        assert_that(out | beam.Map(lambda d: (d["event_id"], d["duplicate_of"], d["duplicate_of_event"], d["reason"])),
+                    equal_to([("ev_" + "1" * 24, base["story_id"], base["event_id"], "guid"),
+                              ("ev_" + "2" * 24, other["story_id"], other["event_id"], "url")]))
+
+
+def test_stage_runs_in_multi_processing_mode(tmp_path: Path) -> None:
+    """Workers get the DoFns pickled, as on a real runner."""
+    index_dir = str(tmp_path / "story_index")
+    run_stage(all_records()[:3], index_dir, "run-1", T0)
+    options = PipelineOptions(["--direct_running_mode", "multi_processing", "--direct_num_workers", "2"])
+    with beam.Pipeline(options=options) as p:
+        out = p | beam.Create(all_records()) | ClusterStories(CONFIG, index_dir, "run-2", T0)
+        assert_that(out["events"] | beam.Map(lambda r: r["event_id"]), equal_to(ids(DIFFERENT[3:])))
+        out["index_updates"] | CommitStoryIndex(index_dir, "run-2", T0, after=[out["events"], out["duplicates"]])
+    assert json.loads(Path(marker_path(index_dir, "run-2")).read_text(encoding="utf-8"))["entries"] == 2
