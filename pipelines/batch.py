@@ -33,6 +33,14 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from transforms.archive import ArchivePayloadFn, ReadArchive
+from transforms.cluster import (
+    ClusterConfig,
+    ClusterConfigError,
+    ClusterStories,
+    CommitStoryIndex,
+    RepointExactDuplicates,
+    load_cluster_config,
+)
 from transforms.dedup import DedupExact
 from transforms.embargo import HoldEmbargoed, delete_files, held_dir, list_held_files
 from transforms.fetch import CommitFetchState, FetchDocuments, FetchPolicy, fetch_reject, summarize_reports
@@ -51,9 +59,10 @@ from transforms.normalize import NormalizeFn
 from transforms.parquet import WriteEventsParquet
 from transforms.parse import ParseFn
 from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
+from transforms.state import RunLock, StateLockedError
 from transforms.tag import TagEventsFn
 from transforms.validate import ValidateFn
-from transforms.write import PublishRun, WriteDataset, read_text, staging_dir, write_jsonl
+from transforms.write import PublishRun, WriteDataset, read_text, remove_stale_staging, staging_dir, write_jsonl
 
 
 def _guarded(pcoll: beam.PCollection, stage: str, label: str, fn: beam.DoFn, run: RunInfo, rejects: list) -> Any:
@@ -79,14 +88,17 @@ def build_pipeline(
     held_files: list[str] | None = None,
     fetch_policy: FetchPolicy | None = None,
     replay: Replay | None = None,
+    cluster_config: ClusterConfig | None = None,
 ) -> dict[str, beam.PCollection]:
     """Add the batch graph to ``pipeline``; return its datasets and the manifest path, for tests.
 
     ``held_files`` are the embargo files earlier runs left (listed at launch); they are
     released or held again, and deleted once this run's manifest is written. Fetch state
     (validators, body hashes) is likewise committed only after the manifest. With ``replay``,
-    payloads come from the raw archive and nothing is fetched or archived.
+    payloads come from the raw archive and nothing is fetched or archived, and stories are
+    clustered within the replayed set only (the story index is neither read nor moved on).
     """
+    cluster_config = cluster_config or load_cluster_config()
     ingested_at = datetime.fromisoformat(run.started_at.replace("Z", "+00:00"))
     held_files = list(held_files or [])
     rejects: list[beam.PCollection] = []
@@ -117,9 +129,15 @@ def build_pipeline(
     embargo = records | "Embargo" >> HoldEmbargoed(run.state_dir, held_files, run.run_id, run.started_at)
     deduped = embargo["due"] | "DedupExact" >> DedupExact()
     tagged = _guarded(deduped["events"], "tag", "Tag", TagEventsFn(topics_path), run, rejects)
-    events = _guarded(tagged, "validate", "ValidateEvents", ValidateFn("event"), run, rejects)
+    # Near-duplicates, within the run and against the story index of earlier runs (cluster after
+    # tagging: the countries are evidence that tells same-template stories apart).
+    index_dir = None if replay else FileSystems.join(run.state_dir, "story_index")
+    clustered = tagged | "ClusterStories" >> ClusterStories(cluster_config, index_dir, run.run_id, ingested_at)
+    events = _guarded(clustered["events"], "validate", "ValidateEvents", ValidateFn("event"), run, rejects)
+    exact = (deduped["duplicates"], clustered["duplicates"]) | "RepointExact" >> RepointExactDuplicates()
+    all_duplicates = (exact, clustered["duplicates"]) | "AllDuplicates" >> beam.Flatten()
     duplicates = _guarded(
-        deduped["duplicates"], "validate", "ValidateDuplicates", ValidateFn("duplicate"), run, rejects
+        all_duplicates, "validate", "ValidateDuplicates", ValidateFn("duplicate"), run, rejects
     )
     all_rejects = rejects | "AllRejects" >> beam.Flatten()
 
@@ -153,6 +171,10 @@ def build_pipeline(
     manifest | "DeleteReleasedHeld" >> beam.FlatMap(delete_files, held_files)
     if fetched is not None:
         fetched["reports"] | "CommitFetchState" >> CommitFetchState(fetch_state_dir, after=manifest)
+    if index_dir is not None:
+        clustered["index_updates"] | "CommitStoryIndex" >> CommitStoryIndex(
+            index_dir, run.run_id, ingested_at, cluster_config.ttl_days, after=manifest
+        )
     return {"events": events, "duplicates": duplicates, "rejects": all_rejects, "manifest": manifest}
 
 
@@ -198,7 +220,18 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--fetch-threads", "--fetch_threads", dest="fetch_threads", type=int,
                         default=FetchPolicy.max_workers,
                         help="HTTP requests in flight at once per worker (default %(default)s)")
+    add_run_options(parser)
     return parser.parse_known_args(argv)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options every job that writes an output shares: near-dup settings and the run lock."""
+    parser.add_argument("--dedup-config", "--dedup_config", dest="dedup_config", default=None,
+                        help="near-duplicate settings YAML (default: the bundled config/dedup.yaml)")
+    parser.add_argument("--lock-wait", "--lock_wait", dest="lock_wait", type=float, default=0.0,
+                        help="seconds to wait for another run's lock on the state folder (default: fail at once)")
+    parser.add_argument("--lock-stale-after", "--lock_stale_after", dest="lock_stale_after", type=float,
+                        default=6 * 3600, help="seconds after which a dead run's lock is taken over (default 6 h)")
 
 
 def new_run_id(started: datetime) -> str:
@@ -235,23 +268,38 @@ def run(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return execute(run_info, sources, beam_args, args.topics, policy)
+    return execute(run_info, sources, beam_args, args, policy)
 
 
 def execute(
     run_info: RunInfo,
     sources: list[Source],
     beam_args: list[str],
-    topics_path: str | None = None,
+    args: argparse.Namespace,
     policy: FetchPolicy | None = None,
     replay: Replay | None = None,
 ) -> int:
-    """Run the graph to completion, print the summary from the manifest; return the exit status."""
+    """Under the state folder's run lock, run the graph to completion and print the summary from
+    the manifest; return the exit status."""
+    try:
+        cluster_config = load_cluster_config(args.dedup_config)
+    except ClusterConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     options = PipelineOptions(beam_args_for_gcs(beam_args))
-    with beam.Pipeline(options=options) as pipeline:
-        build_pipeline(
-            pipeline, sources, run_info, topics_path, list_held_files(run_info.state_dir), policy, replay
-        )
+    lock = RunLock(run_info.state_dir, run_info.run_id, stale_after_s=args.lock_stale_after, wait_s=args.lock_wait)
+    try:
+        with lock:
+            # Holding the lock, any other staging folder is a dead run's: it never became visible.
+            remove_stale_staging(run_info.output, run_info.run_id)
+            with beam.Pipeline(options=options) as pipeline:
+                build_pipeline(
+                    pipeline, sources, run_info, args.topics, list_held_files(run_info.state_dir), policy, replay,
+                    cluster_config,
+                )
+    except StateLockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     if options.view_as(StandardOptions).no_wait_until_finish:
         # A launcher (e.g. a Dataflow Flex Template) submitted the job and does not wait for it.
         print(f"submitted run {run_info.run_id}; manifest: {manifest_path(run_info.output, run_info.run_id)}")

@@ -16,7 +16,7 @@ import sys
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.batch import Replay, execute, new_run_id, unknown_beam_args
+from pipelines.batch import Replay, add_run_options, execute, new_run_id, unknown_beam_args
 from transforms.archive import list_sidecars, parse_day, sidecar_key, sidecar_patterns
 from transforms.manifest import RunInfo
 from transforms.model import rfc3339, utc_now
@@ -46,6 +46,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--run-id", "--run_id", dest="run_id")
     parser.add_argument("--topics", default=None, help="topic taxonomy YAML (default: the bundled one)")
     parser.add_argument("--state", default=None, help="state folder (default: OUTPUT/_state)")
+    add_run_options(parser)
     return parser.parse_known_args(argv)
 
 
@@ -80,7 +81,7 @@ def run(argv: list[str] | None = None) -> int:
     from transforms.model import Source
 
     sources = [Source(id=sid, url="") for sid in args.source]
-    return execute(run_info, sources, beam_args, args.topics, replay=Replay(args.from_date, args.to_date))
+    return execute(run_info, sources, beam_args, args, replay=Replay(args.from_date, args.to_date))
 
 
 def main() -> None:

@@ -66,3 +66,20 @@ def test_sigkill_mid_run_leaves_no_partial_output_and_the_next_run_reingests(tmp
     assert len(events) == manifest["sources"]["synthetic"]["events"] > 500
     assert len({e["event_id"] for e in events}) == len(events)
     assert (output / "events" / f"dt={manifest['started_at'][:10]}" / "_SUCCESS").exists()
+
+
+def test_two_concurrent_runs_on_one_output_second_fails_clearly(tmp_path: Path) -> None:
+    from transforms.state import RunLock
+
+    output = tmp_path / "out"
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(f"sources:\n  - id: samples\n    url: {REPO / 'samples' / 'dispatches'}\n", encoding="utf-8")
+    with RunLock(str(output / "_state"), "someone-else"):
+        blocked = start(sources, output)
+        _out, err = blocked.communicate(timeout=300)
+    assert blocked.returncode == 3
+    assert "locked by" in err and "someone-else" in err
+    assert consumer_files(output) == []
+    after = start(sources, output)
+    _out, err = after.communicate(timeout=300)
+    assert after.returncode == 0, err[-2000:]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.batch import Replay, build_pipeline
@@ -77,3 +78,18 @@ def test_local_replay_respects_the_day_range_and_parquet_matches_jsonl(tmp_path:
         assert row["title"] == event["title"] and row["body"] == event["body"]
         assert [c["code"] for c in row["countries"]] == [c["code"] for c in event["countries"]]
         assert [t["id"] for t in row["topics"]] == [t["id"] for t in event["topics"]]
+
+
+def test_run_lock_on_gcs_under_two_concurrent_runs(gcs_prefix: str) -> None:
+    from transforms.gcs import storage_client
+    from transforms.state import RunLock, StateLockedError
+
+    state = f"{gcs_prefix}/_state"
+    client = storage_client()
+    with RunLock(state, "first", gcs_client=client) as held:
+        assert held.owner is not None and held.owner.run_id == "first"
+        with pytest.raises(StateLockedError, match="first"):
+            RunLock(state, "second", gcs_client=client).__enter__()
+    # released: the next run gets it
+    with RunLock(state, "third", gcs_client=client) as held:
+        assert held.owner.run_id == "third"

@@ -64,6 +64,26 @@ def publish_files(_: Any, staged: list[str], staging: str, output: str) -> Itera
         FileSystems.delete([staging])
 
 
+def remove_stale_staging(output: str, keep_run_id: str) -> list[str]:
+    """Delete staging folders of runs that died before publishing (call only while holding the run lock)."""
+    root = FileSystems.join(output, "_staging")
+    if not root.startswith("gs://"):
+        if not os.path.isdir(root):
+            return []
+        paths = {os.path.join(root, name) for name in os.listdir(root)}
+    else:
+        try:
+            paths = {m.path for m in FileSystems.match([root + "/**"])[0].metadata_list}
+        except Exception:
+            return []
+    prefix = root + "/"
+    stale = sorted({prefix + p[len(prefix):].split("/", 1)[0] for p in paths if p.startswith(prefix)})
+    stale = [p for p in stale if not p.endswith("/" + keep_run_id)]
+    for path in stale:
+        FileSystems.delete([path])
+    return stale
+
+
 class PublishRun(beam.PTransform):
     """Staged file names -> final file names, moved once every staged file exists."""
 
