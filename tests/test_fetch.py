@@ -428,10 +428,13 @@ def test_host_scheduler_caps_hosts_and_frees_threads_while_hosts_wait() -> None:
         began = time.monotonic()
         list(HostScheduler(pool, fake_fetch, per_host=2, delay_s=0.25, max_in_flight=2).run(paced))
         elapsed = time.monotonic() - began
+    # Starts are stamped inside the fetch, a little after the gate opened, so allow some slack on a
+    # loaded machine; the span of each host's three starts cannot shrink below two delays' worth.
     for host in ("a.test:80", "b.test:80"):
-        assert min(b - a for a, b in itertools.pairwise(starts[host])) >= 0.24
+        assert min(b - a for a, b in itertools.pairwise(starts[host])) >= 0.2
+        assert starts[host][-1] - starts[host][0] >= 0.45
         assert starts[host][0] - began < 0.2
-    assert elapsed < 0.9  # about 0.5 s; one host after the other would take 1 s or more
+    assert elapsed < 1.0  # about 0.5 s; one host after the other would take 1 s or more
 
 
 # ---------------------------------------------------------------------------------------------
@@ -517,7 +520,10 @@ def test_per_host_minimum_delay(server: FeedServer) -> None:
     run_fetch(refs, replace(FAST, per_host_delay_s=0.2), None)
     starts = sorted(h.started for h in server.all_hits())
     assert len(starts) == 4
-    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.15
+    # The server stamps a request when its handler thread runs, which a loaded machine can delay for
+    # one request and not the next; the span of four paced starts is robust to that skew.
+    assert starts[-1] - starts[0] >= 3 * 0.2 * 0.9
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.05
 
 
 def test_fetch_fn_pickles_like_on_a_real_runner() -> None:
