@@ -97,16 +97,14 @@ def test_a_run_that_dies_before_its_manifest_fetches_again(server: FeedServer, t
     source = Source(id="etag", url=server.url("/etag.xml"))
     output = tmp_path / "out"
     run = RunInfo("dead", "2026-11-23T10:00:00Z", str(output), "test", ("etag",), {})
+    # The run dies in tagging (a broken taxonomy fails the tagger's setup): upstream of every output and of
+    # the manifest, so the fetch state, which hangs off the manifest, must not move on.
+    broken = tmp_path / "topics.yaml"
+    broken.write_text("topics: [\n", encoding="utf-8")
 
-    class Crash(Exception):
-        pass
-
-    def explode(_):
-        raise Crash("killed before the manifest")
-
-    with pytest.raises(Exception, match="killed before the manifest"), beam.Pipeline() as pipeline:
-        out = build_pipeline(pipeline, [source], run, fetch_policy=POLICY)
-        out["events"] | beam.Map(explode)
+    with pytest.raises(Exception, match=r"topics\.yaml"), beam.Pipeline() as pipeline:
+        build_pipeline(pipeline, [source], run, topics_path=str(broken), fetch_policy=POLICY)
+    assert not (output / "runs").exists()
     assert not (output / "_state" / "fetch").exists() or not any((output / "_state" / "fetch").iterdir())
     again = run_batch([source], output, "run2")
     assert len(again["events"]) == 1
