@@ -187,17 +187,15 @@ _BOILERPLATE_CORES = (
 
 @functools.cache
 def _boilerplate_automaton() -> Any:
-    import ahocorasick
+    import ahocorasick_rs
 
-    automaton = ahocorasick.Automaton()
-    for core in _BOILERPLATE_CORES:
-        automaton.add_word(core, core)
-    automaton.make_automaton()
-    return automaton
+    return ahocorasick_rs.AhoCorasick(list(_BOILERPLATE_CORES))
 
 
 def _may_be_boilerplate(folded: str) -> bool:
-    return next(_boilerplate_automaton().iter(folded), None) is not None
+    return bool(_boilerplate_automaton().find_matches_as_indexes(folded))
+
+
 _BOILERPLATE_MAX_WORDS = 20  # a longer sentence is story text even if it mentions "subscribe"
 _LINES = re.compile(r"\n+")
 _SENTENCES = re.compile(r"(?<=[.!?…])\s+")
