@@ -118,11 +118,14 @@ class Term:
 
 @dataclass(frozen=True)
 class ImpliedBy:
-    """A rule lifting a topic when another topic fired and a country is mentioned often enough."""
+    """A rule lifting a topic: another topic fired and a country is mentioned often enough (``country``), or a
+    subtopic fired and the topic's own terms matched ``min_terms`` distinct words (NK troops "in combat" beside
+    "Kursk" and "Kyiv" make a war story even when Ukraine is named only as a source)."""
 
     topic: str
-    country: str
+    country: str | None = None
     min_mentions: int = 1
+    min_terms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -319,7 +322,7 @@ def load_taxonomy(path: str | None = None) -> Taxonomy:
             parents=tuple(raw.get("parents", ())),
             requires_countries=tuple(raw.get("requires_countries", ())),
             iptc_subjects=tuple(raw.get("iptc_subjects", ())),
-            implied_by=tuple(ImpliedBy(r["topic"], r["country"], r.get("min_mentions", 1))
+            implied_by=tuple(ImpliedBy(r["topic"], r.get("country"), r.get("min_mentions", 1), r.get("min_terms"))
                              for r in raw.get("implied_by", ())),
             min_score=raw.get("min_score", min_score),
             saturation=saturation,
@@ -335,10 +338,15 @@ def load_taxonomy(path: str | None = None) -> Taxonomy:
                 raise ValueError(f"{label}: topics[{i}].parents: unknown parent {parent!r}; "
                                  f"expected one of the top-level topics {sorted(top_level)}")
         for rule in topic.implied_by:
-            _check_code(rule.country, label, f"topics[{i}].implied_by")
-            if rule.topic not in top_level or rule.topic == topic.id:
-                raise ValueError(f"{label}: topics[{i}].implied_by: unknown topic {rule.topic!r}; "
-                                 f"expected another top-level topic of {sorted(top_level)}")
+            if rule.country is not None:
+                _check_code(rule.country, label, f"topics[{i}].implied_by")
+                if rule.topic not in top_level or rule.topic == topic.id:
+                    raise ValueError(f"{label}: topics[{i}].implied_by: unknown topic {rule.topic!r}; "
+                                     f"expected another top-level topic of {sorted(top_level)}")
+            elif topic.parents or rule.topic in top_level or rule.topic not in ids \
+                    or topic.id not in next(t for t in topics if t.id == rule.topic).parents:
+                raise ValueError(f"{label}: topics[{i}].implied_by: {rule.topic!r} with min_terms; expected a "
+                                 f"subtopic whose parents include {topic.id!r} (and {topic.id!r} a top-level topic)")
     return Taxonomy(topics=tuple(topics), passing_share=defaults.get("passing_share", 0.3),
                     min_country_weight=defaults.get("min_country_weight", 2.0), source=label)
 
@@ -863,7 +871,8 @@ _PERSON_DEMONYM = re.compile(r"(?<!\w)(?:le|la|l'|du|au)\s*$")
 # Words joining two actors ("Chad and Niger", "Росії та Білорусі", "한국과 일본").
 _COORDINATION = re.compile(r"^(?:'s|’s)?\s*(?:,|and|&|et|и|та|і|й|y|und|e|과|와|·|,? ?and)\s*$|^(?:과|와)\s",
                            re.IGNORECASE)
-# "...combattre les forces ukrainiennes", "против ВСУ", "우크라이나군과의 전투": the other side of a fight is an actor.
+# "...combattre les forces ukrainiennes", "против ВСУ", "우크라이나군과의 전투", "우크라이나군을 상대로":
+# the other side of a fight is an actor.
 # The word ("against", "fighting") starts at most _OPPONENT_REACH characters before the country, followed only
 # by an article and up to two words after a preposition, four after a verb.
 _OPPONENT_REACH = 40
@@ -877,7 +886,7 @@ _OPPONENT_GAP_PREPOSITION = re.compile(
     re.IGNORECASE,
 )
 _OPPONENT_GAP_VERB = re.compile(r"\s+(?:[^\W\d_]+\s+){0,4}")
-_OPPONENT_AFTER_KO = re.compile(r"군?(?:과의|과|와의|와)\s?(?:전투|교전|싸움|전쟁)")
+_OPPONENT_AFTER_KO = re.compile(r"군?(?:과의|과|와의|와)\s?(?:전투|교전|싸움|전쟁)|군?(?:을|를)\s?상대로")
 # A country is primary (what the story is about) from its own weighted mentions, relative to the top country's:
 _TITLE_SHARE = 0.15  # named in the title
 _LEAD_SHARE = 0.5  # named once in the lead (first sentence)
@@ -1054,8 +1063,11 @@ def _is_source(text: str, cues: _Cues, start: int, stop: int, sentence_start: in
             return True
     if _is_hangul(text[start]):
         tail = text[stop:sentence_end]
-        if _KO_QUOTE.match(tail) or _KO_SUBJECT_SAYS.match(tail):
+        if _KO_QUOTE.match(tail):
             return True
+        says = _KO_SUBJECT_SAYS.match(tail)
+        if says:  # "X 국방부가 밝혔다": X speaks, unless another country stands nearer the speaker
+            return not any(stop <= o[0] < stop + says.end() for o in others)
         return bool(_KO_TOPIC.match(tail) and _KO_SAYS.search(tail) and not _KO_OTHER_SPEAKER.search(tail))
     return False
 
@@ -1414,7 +1426,7 @@ class Tagger:
                 (acc.title and own >= _TITLE_SHARE)
                 or (acc.lead and own >= _LEAD_SHARE)
                 or (acc.lead and acc.mentions_own >= 2 and own >= _LEAD_SHARE_MULTI)
-                or ((acc.subject or acc.opponent) and own >= _ACTOR_SHARE)
+                or acc.opponent or (acc.subject and own >= _ACTOR_SHARE)
                 or (acc.mentions_own >= 3 and own >= _BODY_SHARE)
                 or (acc.mentions_own >= max(3.0, len(text) / _DENSE_CHARS) and own >= _DENSE_SHARE)
                 or own_countries == 1
@@ -1532,6 +1544,8 @@ class Tagger:
         fired = {t.id: scores[t.id] for t in self._top_topics if scores[t.id] >= t.min_score}
         for topic in self._top_topics:
             for rule in topic.implied_by:
+                if rule.country is None:
+                    continue  # a subtopic rule: applied once subtopics are scored
                 acc = accs.get(rule.country)
                 if rule.topic in fired and acc is not None and (
                         by_code[rule.country]["primary"] or acc.mentions_own >= rule.min_mentions):
@@ -1542,18 +1556,37 @@ class Tagger:
             if scores[topic.id] >= topic.min_score:
                 fired[topic.id] = scores[topic.id]
 
-        for topic in self._subtopics:
-            parents = [fired[p] for p in topic.parents if p in fired]
-            if not parents or any(code not in accs for code in topic.requires_countries):
+        def score_subtopics() -> None:
+            for topic in self._subtopics:
+                parents = [fired[p] for p in topic.parents if p in fired]
+                if topic.id in fired or not parents or any(code not in accs for code in topic.requires_countries):
+                    continue
+                weight, _lead, _title, ev = term_hits(topic.id)
+                for qcode in subjects.intersection(topic.iptc_subjects):
+                    weight += _FIELD_WEIGHTS["title"]  # an editor classified the item: as strong as a headline
+                    ev.add(qcode, -1)
+                score = min(max(parents), 1.0 - math.exp(-weight / topic.saturation))
+                if score >= topic.min_score:
+                    fired[topic.id] = score
+                    evidence[topic.id] = ev
+
+        score_subtopics()
+        lifted_any = False
+        for topic in self._top_topics:
+            if topic.id in fired:
                 continue
-            weight, _lead, _title, ev = term_hits(topic.id)
-            for qcode in subjects.intersection(topic.iptc_subjects):
-                weight += _FIELD_WEIGHTS["title"]  # an editor classified the item: as strong as a headline
-                ev.add(qcode, -1)
-            score = min(max(parents), 1.0 - math.exp(-weight / topic.saturation))
-            if score >= topic.min_score:
-                fired[topic.id] = score
-                evidence[topic.id] = ev
+            for rule in topic.implied_by:
+                if rule.min_terms is None or rule.topic not in fired:
+                    continue
+                _weight, _lead, _title, ev = term_hits(topic.id)
+                if len(ev.items) >= rule.min_terms and 0.9 * fired[rule.topic] >= topic.min_score:
+                    fired[topic.id] = 0.9 * fired[rule.topic]
+                    ev.merge(evidence[rule.topic])
+                    evidence[topic.id] = ev
+                    lifted_any = True
+                    break
+        if lifted_any:
+            score_subtopics()  # a lifted topic may be the one fired parent of further subtopics
         records = [{"id": tid, "score": round(min(1.0, score), 3), "evidence": evidence[tid].top()}
                    for tid, score in fired.items()]
         records.sort(key=lambda r: (-r["score"], r["id"]))
