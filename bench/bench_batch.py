@@ -84,7 +84,8 @@ def baseline(folder: Path) -> tuple[int, float]:
 def pipeline_run(folder: Path, output: Path, mode: str) -> float:
     started = utc_now()
     run = RunInfo(new_run_id(started), rfc3339(started), str(output), "bench", ("bench",), {})
-    options = PipelineOptions(["--direct_running_mode", mode, "--direct_num_workers", os.environ.get("BENCH_WORKERS", "2")])
+    workers = os.environ.get("BENCH_WORKERS", "2")  # 1 keeps the work in this thread, for profiling
+    options = PipelineOptions(["--direct_running_mode", mode, "--direct_num_workers", workers])
     start = time.perf_counter()
     with beam.Pipeline(options=options) as p:
         build_pipeline(p, [Source(id="bench", url=str(folder))], run)

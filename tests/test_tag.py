@@ -383,6 +383,13 @@ def test_the_other_side_of_a_korean_fight_is_primary(tagger: Tagger) -> None:
     assert {"russia", "ukraine"} <= topic_ids(result)
 
 
+@pytest.mark.parametrize("language", ["es", "fr", "de", "en"])
+def test_many_word_english_names_are_used_in_every_latin_script_language(tagger: Tagger, language: str) -> None:
+    # pycountry's Spanish catalog says "Burquina Faso"; Spanish news writes "Burkina Faso".
+    result = tagger.tag(None, None, "Francia ya había salido de Malí, Burkina Faso y Níger.", language)
+    assert "BF" in codes(result)
+
+
 def test_fold_is_a_length_preserving_per_character_map() -> None:
     # _fold replaces each distinct folded character with str.replace (fast); it must equal the plain
     # per-character definition on any text, offsets included.

@@ -50,6 +50,7 @@ LANGUAGES = ("en", "fr", "ru", "uk", "ko", "de", "es")
 
 # Languages close enough that one's terms apply to the other (Russian and Ukrainian texts mix).
 _LANGUAGE_GROUPS = {"ru": frozenset({"ru", "uk"}), "uk": frozenset({"ru", "uk"})}
+_LATIN_LANGUAGES = frozenset({"en", "fr", "de", "es"})
 _SCRIPTS = {"en": "latin", "fr": "latin", "de": "latin", "es": "latin", "ru": "cyrillic", "uk": "cyrillic",
             "ko": "hangul"}
 
@@ -1200,6 +1201,11 @@ class Tagger:
                 continue
             name = surfaces[(norm, code)]
             script = _script(name)
+            if "en" in name_langs and " " in norm and script == "latin":
+                # Latin-script news writes many-word country names the English way whatever the catalog says
+                # (pycountry's Spanish has "Burquina Faso"; the press writes "Burkina Faso"); a name of two
+                # words or more is not a common word of another language.
+                name_langs = name_langs | _LATIN_LANGUAGES
             target = _Target(layer=_PLACE_LAYER, kind="name", ref=code, case="proper", surface=name,
                              langs=frozenset(name_langs), script=script,
                              ko_particle=script == "hangul" and len(name.replace(" ", "")) <= 2)
