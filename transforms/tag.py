@@ -727,9 +727,6 @@ class _Doc:
     starts: list[int]
     roles: list[str]
 
-    def role_at(self, offset: int) -> str:
-        return self.roles[bisect_right(self.starts, offset) - 1]
-
 
 def _split_dateline(body: str) -> tuple[str, str]:
     m = _DATELINE_PREFIX.match(body)
@@ -1093,9 +1090,6 @@ class _Evidence:
     def merge(self, other: _Evidence) -> None:
         for surface, (count, position) in other.items.items():
             self.add(surface, position, count)
-
-    def positions(self) -> list[int]:
-        return [item[1] for item in self.items.values()]
 
     def top(self) -> list[str]:
         items = self.items
