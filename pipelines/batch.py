@@ -39,6 +39,7 @@ from transforms.cluster import (
     ClusterStories,
     CommitStoryIndex,
     RepointExactDuplicates,
+    index_dir_of,
     load_cluster_config,
 )
 from transforms.dedup import DedupExact
@@ -131,7 +132,7 @@ def build_pipeline(
     tagged = _guarded(deduped["events"], "tag", "Tag", TagEventsFn(topics_path), run, rejects)
     # Near-duplicates, within the run and against the story index of earlier runs (cluster after
     # tagging: the countries are evidence that tells same-template stories apart).
-    index_dir = None if replay else FileSystems.join(run.state_dir, "story_index")
+    index_dir = None if replay else index_dir_of(run.state_dir)
     clustered = tagged | "ClusterStories" >> ClusterStories(cluster_config, index_dir, run.run_id, ingested_at)
     events = _guarded(clustered["events"], "validate", "ValidateEvents", ValidateFn("event"), run, rejects)
     exact = (deduped["duplicates"], clustered["duplicates"]) | "RepointExact" >> RepointExactDuplicates()
@@ -209,19 +210,25 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         epilog="Any standard Beam option is accepted too (--runner, --direct_running_mode, "
         "--direct_num_workers, --temp_location, ...).",
     )
-    parser.add_argument("--sources", required=True, help="YAML sources file (see config/sources.yaml)")
-    parser.add_argument("--output", required=True, help="output folder or gs:// prefix")
-    parser.add_argument("--state", default=None, help="state folder or gs:// prefix (default: OUTPUT/_state)")
-    parser.add_argument("--run-id", "--run_id", dest="run_id", help="run id (default: UTC time + random suffix)")
-    parser.add_argument("--topics", default=None, help="topic taxonomy YAML (default: the bundled config/topics.yaml)")
-    parser.add_argument("--per-host-delay", "--per_host_delay", dest="per_host_delay", type=float,
-                        default=FetchPolicy.per_host_delay_s,
-                        help="seconds between two requests to one host (default %(default)s)")
+    add_ingest_options(parser, output_help="output folder or gs:// prefix",
+                       run_id_help="run id (default: UTC time + random suffix)")
     parser.add_argument("--fetch-threads", "--fetch_threads", dest="fetch_threads", type=int,
                         default=FetchPolicy.max_workers,
                         help="HTTP requests in flight at once per worker (default %(default)s)")
     add_run_options(parser)
     return parser.parse_known_args(argv)
+
+
+def add_ingest_options(parser: argparse.ArgumentParser, output_help: str, run_id_help: str) -> None:
+    """Options the batch and streaming jobs share: what to read, where to write, how to tag, how to pace."""
+    parser.add_argument("--sources", required=True, help="YAML sources file (see config/sources.yaml)")
+    parser.add_argument("--output", required=True, help=output_help)
+    parser.add_argument("--state", default=None, help="state folder or gs:// prefix (default: OUTPUT/_state)")
+    parser.add_argument("--run-id", "--run_id", dest="run_id", help=run_id_help)
+    parser.add_argument("--topics", default=None, help="topic taxonomy YAML (default: the bundled config/topics.yaml)")
+    parser.add_argument("--per-host-delay", "--per_host_delay", dest="per_host_delay", type=float,
+                        default=FetchPolicy.per_host_delay_s,
+                        help="seconds between two requests to one host (default %(default)s)")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:

@@ -61,7 +61,7 @@ from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 from apache_beam.typehints import KV
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
-from pipelines.batch import new_run_id, unknown_beam_args
+from pipelines.batch import add_ingest_options, new_run_id, unknown_beam_args
 from transforms.embargo import held_dir, is_embargoed, release
 from transforms.fetch import (
     FetchOutcome,
@@ -640,7 +640,7 @@ def build_pipeline(
     band_seeds = None
     if near_dup is not None and config.seed:
         launched = datetime.fromisoformat(run.started_at.replace("Z", "+00:00"))
-        index_dir = FileSystems.join(run.state_dir, "story_index")
+        index_dir = load_cluster().index_dir_of(run.state_dir)  # importable: near_dup is set
         band_seeds = pipeline | "BandSeeds" >> SeedBands(index_dir, near_dup.config, launched)
     deduped = due | "Dedup" >> StreamDedup(config.dedup_ttl_s, seeds, near_dup, band_seeds)
     tagged = guarded(deduped["events"], "tag", "Tag", TagEventsFn(config.topics))
@@ -698,11 +698,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         epilog="Any standard Beam option is accepted too (--runner, --project, --region, --temp_location, "
         "--setup_file, --no_wait_until_finish, ...); --streaming is always on.",
     )
-    parser.add_argument("--sources", required=True, help="YAML sources file (see config/sources.yaml)")
-    parser.add_argument("--output", required=True, help="output folder or gs:// prefix (the batch job's layout)")
-    parser.add_argument("--state", default=None, help="state folder or gs:// prefix (default: OUTPUT/_state)")
-    parser.add_argument("--run-id", "--run_id", dest="run_id", help="run id (default: stream- + UTC time + suffix)")
-    parser.add_argument("--topics", default=None, help="topic taxonomy YAML (default: the bundled config/topics.yaml)")
+    add_ingest_options(parser, output_help="output folder or gs:// prefix (the batch job's layout)",
+                       run_id_help="run id (default: stream- + UTC time + suffix)")
     parser.add_argument("--poll-interval", "--poll_interval", type=float, default=300.0,
                         help="initial poll interval per source, seconds (default %(default)s)")
     parser.add_argument("--min-interval", "--min_interval", type=float, default=None,
@@ -723,8 +720,6 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
                         help="near-duplicate dedup by LSH band keys (auto: when transforms.cluster is installed)")
     parser.add_argument("--no-seed", "--no_seed", dest="seed", action="store_false",
                         help="do not seed dedup state from the datasets already under OUTPUT")
-    parser.add_argument("--per-host-delay", "--per_host_delay", type=float, default=FetchPolicy.per_host_delay_s,
-                        help="seconds between two requests to one host (default %(default)s)")
     return parser.parse_known_args(argv)
 
 

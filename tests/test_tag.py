@@ -19,6 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
+from bench.bench_eval import split_article
 from transforms.tag import (
     _FOLD,
     LANGUAGES,
@@ -445,15 +446,6 @@ def _labelled_articles() -> list[dict[str, str]]:
         return []
     with labels.open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
-
-
-def split_article(text: str) -> tuple[str | None, str]:
-    """(title, body) of a corpus excerpt: its first line is a title when a blank line follows it."""
-    body = text.split("\n---\n", 1)[1].strip("\n")
-    lines = body.split("\n")
-    if len(lines) > 2 and not lines[1].strip() and len(lines[0]) < 200 and not lines[0].startswith("Photo"):
-        return lines[0], "\n".join(lines[2:])
-    return None, body
 
 
 def article_mismatches(tagger: Tagger, articles_dir: Path, row: dict[str, str]) -> list[str]:

@@ -72,7 +72,6 @@ Record = dict[str, Any]
 
 INDEX_VERSION = 1
 # Where ``pipelines.batch`` keeps the story index, relative to the run's output folder.
-INDEX_SUBDIR = ("_state", "story_index")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 # ---------------------------------------------------------------------------------------------
@@ -420,7 +419,7 @@ def _evidence(text: str, tokens: list[str], max_keys: int) -> tuple[str, ...]:
             continue
         if first.isupper() or "요일" in token or token in _LOWER_WEEKDAYS:
             folded = token.casefold()
-            weekday = WEEKDAYS.get(folded[:3] if "요일" in folded else folded)
+            weekday = _weekday(folded)
             month = MONTHS.get(folded) if first.isupper() else None
             day = _DAY_AFTER.match(text, match.end(), end) if month else None
             if weekday:
@@ -900,9 +899,9 @@ def near_duplicate_record(record: Record, assignment: Assignment) -> Record:
 # The story index (pure)
 # ---------------------------------------------------------------------------------------------
 
-def default_index_dir(output: str) -> str:
-    """The story index folder of runs that write under ``output``."""
-    return FileSystems.join(output, *INDEX_SUBDIR)
+def index_dir_of(state_dir: str) -> str:
+    """The story index folder inside a run's state folder (``--state``, by default OUTPUT/_state)."""
+    return FileSystems.join(state_dir, "story_index")
 
 
 def check_run_id(run_id: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -104,6 +105,24 @@ class ParseError(ValueError):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
+
+
+def items_of_messages(messages: Iterable[str], build: Callable[[str, int], ParsedItem]) -> list[ParsedItem]:
+    """One item per message of a wire transmission that ``build`` can read, numbered in order.
+
+    A message that fails is skipped; when none yields an item, the first message's error is raised, so the
+    transmission is rejected with a real reason rather than as empty.
+    """
+    items: list[ParsedItem] = []
+    errors: list[ParseError] = []
+    for message in messages:
+        try:
+            items.append(build(message, len(items)))
+        except ParseError as exc:
+            errors.append(exc)
+    if not items:
+        raise errors[0]
+    return items
 
 
 def utc_now() -> datetime:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from transforms.dateline import dateline_date, find_dateline, pick_agency
-from transforms.model import ParsedItem, ParseError, Payload
+from transforms.model import ParsedItem, ParseError, Payload, items_of_messages
 
 FORMAT = "anpa"
 
@@ -159,13 +159,4 @@ def parse_anpa(payload: Payload) -> list[ParsedItem]:
     found = messages(text)
     if not found:
         raise ParseError("not_anpa", f"{payload.location}: no SOH-delimited ANPA message")
-    items: list[ParsedItem] = []
-    errors: list[ParseError] = []
-    for message in found:
-        try:
-            items.append(anpa_item(message, payload, len(items)))
-        except ParseError as exc:
-            errors.append(exc)
-    if not items:
-        raise errors[0]
-    return items
+    return items_of_messages(found, lambda message, index: anpa_item(message, payload, index))

@@ -15,7 +15,7 @@ import re
 from datetime import UTC, datetime
 
 from transforms.dateline import MONTHS, dateline_date, find_dateline, pick_agency
-from transforms.model import ParsedItem, ParseError, Payload
+from transforms.model import ParsedItem, ParseError, Payload, items_of_messages
 from transforms.safexml import split_paragraphs
 
 FORMAT = "iptc7901"
@@ -133,13 +133,4 @@ def parse_iptc7901(payload: Payload) -> list[ParsedItem]:
     found = messages(_decode(payload.content))
     if not found:
         raise ParseError("not_iptc7901", f"{payload.location}: no SOH-delimited IPTC 7901 message")
-    items: list[ParsedItem] = []
-    errors: list[ParseError] = []
-    for message in found:
-        try:
-            items.append(iptc7901_item(message, payload, len(items)))
-        except ParseError as exc:
-            errors.append(exc)
-    if not items:
-        raise errors[0]
-    return items
+    return items_of_messages(found, lambda message, index: iptc7901_item(message, payload, index))
