@@ -38,14 +38,13 @@ from transforms.cluster import (
     ClusterConfig,
     ClusterStories,
     CommitStoryIndex,
-    Edge,
     Member,
     assign_stories,
-    candidate_pairs,
     fingerprint,
     marker_path,
     same_story,
 )
+from transforms.cluster.leaders import cached_verify, walk_key
 from transforms.formats import parse_payload
 from transforms.model import ParsedItem, Payload, Source, rfc3339, stable_id
 from transforms.normalize import canonical_url, clean_text
@@ -172,36 +171,34 @@ def record_of(item: ParsedItem, index: int) -> dict[str, Any]:
 
 
 def group_and_verify(members: list[Member], config: ClusterConfig) -> dict[str, Any]:
-    """The work after fingerprinting: keyed grouping, candidate pairs, verification, story assignment.
+    """The work after fingerprinting: keyed grouping, leader walks per key, story choice.
 
-    Grouping here is a dict, standing in for the shuffle a runner does; verification is ``same_story`` on
-    every distinct candidate pair. CPU seconds of each part are returned with the counts.
+    Grouping here is a dict, standing in for the shuffles a runner does; each shared key is walked with
+    ``walk_key`` (at most ``max_leaders`` verifications per member), as the Beam stage does. CPU
+    seconds of each part are returned with the counts.
     """
     start = time.process_time()
-    by_ref = {m.ref: m for m in members}
-    groups: dict[str, list[tuple[str, tuple]]] = defaultdict(list)
+    groups: dict[str, list[Member]] = defaultdict(list)
     for m in members:
         for key in m.fingerprint.keys:
-            groups[key].append((m.ref, m.order))
-    pairs: set[tuple[str, str]] = set()
-    hot = 0
-    for group in groups.values():
-        if len(group) > 1:
-            found, is_hot = candidate_pairs(group, config.max_group)
-            pairs.update(found)
-            hot += is_hot
+            groups[key].append(m)
+    shared = [g for g in groups.values() if len(g) > 1]
     grouping_s = time.process_time() - start
     start = time.process_time()
-    edges = []
-    for earlier, later in pairs:
-        verdict = same_story(by_ref[earlier].fingerprint, by_ref[later].fingerprint, config)
-        if verdict.same:
-            edges.append(Edge(by_ref[earlier], by_ref[later], verdict.similarity))
+    calls = [0]
+    verify_memo = cached_verify(config, {})
+
+    def verify(earlier: Member, later: Member) -> Any:
+        calls[0] += 1
+        return verify_memo(earlier, later)
+
+    links = [link for group in shared for link in walk_key(group, config.max_leaders, verify)]
     verify_s = time.process_time() - start
     start = time.process_time()
-    assignments = assign_stories(edges, config)
+    assignments = assign_stories(members, config, cached_verify(config, {}))
     assign_s = time.process_time() - start
-    return {"candidate_pairs": len(pairs), "verified_pairs": len(edges), "hot_keys": hot,
+    return {"verifications": calls[0], "links": len(links),
+            "full_keys": sum(1 for g in shared if len(g) > config.max_leaders),
             "duplicates": len(assignments), "stories": len(members) - len(assignments),
             "grouping_cpu_s": round(grouping_s, 2), "verify_cpu_s": round(verify_s, 2),
             "assign_cpu_s": round(assign_s, 2)}
@@ -315,8 +312,8 @@ def main() -> dict[str, Any]:
           f"{t['parse_cpu_s']} ({t['parse_us_per_item']} us/item): ratio {t['cluster_over_parse']}; with the "
           f"in-memory grouping and assignment ({t['grouping_cpu_s']} + {t['assign_cpu_s']}) "
           f"{t['cluster_with_grouping_over_parse']}")
-    print(f"  {t['candidate_pairs']} candidate pairs, {t['verified_pairs']} verified, {t['duplicates']} items "
-          f"folded ({t['copies_planted']} rewrites planted), {t['hot_keys']} hot keys")
+    print(f"  {t['verifications']} verifications, {t['links']} links, {t['duplicates']} items "
+          f"folded ({t['copies_planted']} rewrites planted), {t['full_keys']} keys with more members than leaders")
 
     results["pipeline"] = pl = pipeline_run(config)
     print(f"DirectRunner, {pl['items']} items: run 1 {pl['run1']['seconds']} s ({pl['run1']['items_per_s']} items/s, "

@@ -7,6 +7,7 @@ pairs come from ../shared/corpus/articles/pairs.csv and are skipped when it is a
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -26,12 +27,12 @@ from transforms.cluster import (
     ClusterConfigError,
     ClusterStories,
     CommitStoryIndex,
-    Edge,
+    Link,
     Member,
     ReadStoryIndex,
     RepointExactDuplicates,
+    Verdict,
     assign_stories,
-    candidate_pairs,
     contradiction,
     entry_expired,
     evidence_slots,
@@ -40,12 +41,14 @@ from transforms.cluster import (
     lead_coverage,
     load_cluster_config,
     marker_path,
+    match_leaders,
     member_from_entry,
     near_duplicate_record,
     normalize_number,
     normalize_text,
     same_story,
     shingles,
+    walk_key,
 )
 from transforms.model import stable_id
 from transforms.normalize import clean_text
@@ -190,13 +193,51 @@ def test_fixture_pairs(name: str) -> None:
     assert verdict_in_pipeline_terms(a, b) == (verdict == "same"), same_story(a, b, CONFIG).why
 
 
-def test_candidate_pairs_cap_hot_keys_and_skip_settled_index_pairs() -> None:
-    members = [(f"i:{k}", (0, 0, "2024", f"{k}")) for k in range(3)]
-    members += [(f"n:{k}", (1, 0, "2024", f"{k}")) for k in range(60)]
-    pairs, hot = candidate_pairs(members, max_group=10)
-    assert hot
-    assert not any(a.startswith("i:") and b.startswith("i:") for a, b in pairs)
-    assert len(pairs) <= 60 * 10
+def _same_text_members(n: int, indexed: int = 0) -> list[Member]:
+    """``n`` items (and ``indexed`` index stories) of one text, published a minute apart."""
+    base = fingerprint(fixture_record("base.txt"), CONFIG)
+    members = []
+    for k in range(indexed + n):
+        fp_k = dataclasses.replace(base, event_id=f"ev_{k:024x}", story_id=f"st_{k:024x}",
+                                   published_at=(T0 + timedelta(minutes=k)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        members.append(Member(fp_k, indexed=k < indexed))
+    return members
+
+
+def test_walk_key_verifies_each_member_against_a_bounded_number_of_leaders() -> None:
+    """1,000 copies of one story: each is verified once, against the first copy, whatever the key's size."""
+    calls: list[tuple[str, str]] = []
+
+    def verify(earlier: Member, later: Member) -> Any:
+        calls.append((earlier.ref, later.ref))
+        return same_story(earlier.fingerprint, later.fingerprint, CONFIG)
+
+    members = _same_text_members(1000)
+    links = list(walk_key(reversed(members), CONFIG.max_leaders, verify))
+    assert len(calls) == 999  # linear: one leader, one verification per later copy
+    assert {link.leader for link in links} == {members[0].ref}
+    assert len(links) == 999
+
+
+def test_walk_key_caps_the_leaders_of_a_templated_key() -> None:
+    """Members that match nobody fill the leader places, then are only compared with those leaders."""
+    calls = []
+
+    def verify(earlier: Member, later: Member) -> Any:
+        calls.append(1)
+        return Verdict(False, 0.0, "different")
+
+    assert not list(walk_key(_same_text_members(500), 4, verify))
+    assert len(calls) == 0 + 1 + 2 + 3 + 4 * (500 - 4)
+
+
+def test_indexed_stories_lead_and_are_never_linked() -> None:
+    members = _same_text_members(3, indexed=2)
+    links = list(walk_key(members, CONFIG.max_leaders, lambda a, b: same_story(a.fingerprint, b.fingerprint, CONFIG)))
+    assert all(link.item.startswith("n:") for link in links)  # index stories are settled, and both lead
+    assert {link.leader for link in links} == {members[0].ref, members[1].ref}
+    chosen = assign_stories(members, CONFIG)
+    assert {a.story_id for a in chosen} == {members[0].fingerprint.story_id}  # equal scores: the earliest
 
 
 def test_assignment_never_chains_two_events_through_a_vague_copy() -> None:
@@ -208,7 +249,17 @@ def test_assignment_never_chains_two_events_through_a_vague_copy() -> None:
              "Staff said. The missiles flew before landing in waters off the east coast, the JCS said, adding that "
              "South Korean and U.S. intelligence authorities were analyzing the details of the launch."), CONFIG))
     assert may.order < vague.order < saturday.order
-    result = {a.event_id: a for a in assign_stories([Edge(may, vague, 0.6), Edge(vague, saturday, 0.6)], CONFIG)}
+    assert not same_story(may.fingerprint, saturday.fingerprint, CONFIG).same  # different dates
+    # Say the vague copy verified against both (its text is shorter than this fixture's): one shared key.
+    members = [Member(dataclasses.replace(m.fingerprint, keys=("k",))) for m in (may, vague, saturday)]
+    linked = {(may.ref, vague.ref), (vague.ref, saturday.ref)}
+
+    def verify(earlier: Member, later: Member) -> Verdict:
+        if (earlier.ref, later.ref) in linked:
+            return Verdict(True, 0.6, "said so")
+        return same_story(earlier.fingerprint, later.fingerprint, CONFIG)
+
+    result = {a.event_id: a for a in assign_stories(members, CONFIG, verify)}
     assert result[vague.fingerprint.event_id].story_id == may.fingerprint.story_id
     assert saturday.fingerprint.event_id not in result  # its leader would be May's event, which it contradicts
 
@@ -219,10 +270,19 @@ def test_assignment_prefers_the_indexed_story_and_keeps_its_id() -> None:
     entry = index_entry(item.fingerprint, T0 - timedelta(days=1), "run-1", CONFIG)
     indexed = member_from_entry(json.loads(json.dumps(entry)), CONFIG)
     copy = Member(fp("headline_rewrite.txt"))
-    edges = [Edge(indexed, item, 1.0), Edge(indexed, copy, 1.0), Edge(item, copy, 1.0)]
-    result = {a.event_id: a for a in assign_stories(edges, CONFIG)}
+    result = {a.event_id: a for a in assign_stories([copy, item, indexed], CONFIG)}
     assert result[record["event_id"]].story_id == record["story_id"]
     assert result[copy.fingerprint.event_id].story_id == record["story_id"]
+
+
+def test_member_and_link_survive_the_wire_form() -> None:
+    member = Member(fp("base.txt"))
+    again = Member.from_wire(member.to_wire())
+    assert again.fingerprint == dataclasses.replace(member.fingerprint, keys=())
+    assert (again.ref, again.order) == (member.ref, member.order)
+    copy = Member(fp("headline_rewrite.txt"))
+    link = match_leaders(copy, [member], lambda a, b: same_story(a.fingerprint, b.fingerprint, CONFIG))[0]
+    assert Link.from_wire(link.to_wire()) == link
 
 
 def test_index_entry_round_trip_and_expiry() -> None:

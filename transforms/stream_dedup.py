@@ -17,9 +17,10 @@ is a duplicate of it:
    not write it, or a duplicate of it, on every change of the feed.
 3. Optionally (``transforms.cluster`` present), near duplicates: every surviving event is
    fingerprinted, fanned out to its LSH band keys, and a stateful DoFn per band key keeps up to
-   ``max_group`` recent fingerprints. Each pair sharing a band is verified by ``same_story`` once,
-   when the second of the two reaches the band; the one that *arrived later* (then: published
-   later) is the ``near_duplicate``, whatever order the bands process them in, so two copies racing
+   ``max_leaders`` recent fingerprints that are no copies (the band's leaders, as in batch). Each
+   pair sharing a band is verified by ``same_story`` once, when the second of the two reaches the
+   band; the one that *arrived later* (then: published later) is the ``near_duplicate``, whatever
+   order the bands process them in, so two copies racing
    through different bands can never fold into each other and no story is lost. The verdicts of
    all of an event's bands are joined with it in the output's fixed windows.
 
@@ -363,6 +364,10 @@ class Member:
         """Arrival first (the first copy is the event), then batch precedence within one poll."""
         return self.arrived, self.fingerprint.precedence
 
+    @property
+    def settled(self) -> bool:
+        return self.seeded
+
 
 @dataclass(frozen=True)
 class NearMatch:
@@ -381,21 +386,18 @@ class NearMatch:
 
 def band_verdicts(member: Member, members: Iterable[Member],
                   same_story: Callable[[Any, Any], Any]) -> Iterator[tuple[Member, NearMatch]]:
-    """(later member, the earlier one it is a near duplicate of) for ``member`` against a band's members.
+    """(later member, the earlier one it is a near duplicate of) for ``member`` against a band's leaders.
 
-    Each pair is compared once, when its second member reaches the band, whichever came first in
-    time: the later-ordered one is the duplicate, so processing order never decides and the earliest
-    copy of a story is never folded. Seeded stories are never compared with each other (settled).
+    The batch job's decision (``transforms.cluster.leaders.verified_against_leaders``): each pair is
+    compared once, when its second member reaches the band, whichever came first in time; the
+    later-ordered one is the duplicate, so processing order never decides and the earliest copy of a
+    story is never folded. Seeded stories are never compared with each other (settled).
     """
-    for other in members:
-        if other.fingerprint.story_id == member.fingerprint.story_id:
-            continue  # itself, or another version of its story: exact dedup decided those
-        if other.seeded and member.seeded:
-            continue
-        earlier, later = (other, member) if other.order < member.order else (member, other)
-        verdict = same_story(earlier.fingerprint, later.fingerprint)
-        if verdict.same:
-            yield later, NearMatch.of(earlier, verdict.similarity)
+    leaders = importlib.import_module("transforms.cluster.leaders")
+    pairs = leaders.verified_against_leaders(
+        member, members, lambda a, b: same_story(a.fingerprint, b.fingerprint), skip_same_story=True)
+    for earlier, later, verdict in pairs:
+        yield later, NearMatch.of(earlier, verdict.similarity)
 
 
 def seed_member(member: Any, launched: float) -> Member:
@@ -441,11 +443,13 @@ _MEMBERS_EXPIRY = beam.DoFn.TimerParam(MEMBERS_EXPIRY)
 class NearDupFn(beam.DoFn):
     """(band key, Member) -> (event id, NearMatch) for each verified pair of members sharing the band.
 
-    State per band key: at most ``max_group`` members younger than ``ttl_s`` (older ones are
-    dropped as each member arrives), cleared by an event-time timer ``ttl_s`` after the last
-    arrival. ``ttl_s`` defaults to the cluster's ``max_published_gap_days``: copies published
-    further apart are never one story, so older members could never match. A verdict is stamped
-    with its duplicate's arrival, so it lands in that record's window of the verdict join.
+    State per band key: its *leaders*, at most ``max_leaders`` members younger than ``ttl_s`` that
+    are no copy of another (older ones are dropped as each member arrives; a leader found to be a later
+    copy of a newcomer gives its place up), cleared by an event-time timer ``ttl_s`` after the last
+    arrival. So each arrival costs at most ``max_leaders`` verifications per band, as in batch.
+    ``ttl_s`` defaults to the cluster's ``max_published_gap_days``: copies published further apart
+    are never one story, so older members could never match. A verdict is stamped with its
+    duplicate's arrival, so it lands in that record's window of the verdict join.
     """
 
     def __init__(self, config: Any, ttl_s: float) -> None:
@@ -471,13 +475,17 @@ class NearDupFn(beam.DoFn):
         _, member = element
         now = max(timestamp.micros / 1e6, member.arrived)
         members = [m for m in (members_state.read() or ()) if now - m.arrived < self.ttl_s]
+        copies = set()
         for later, match in band_verdicts(member, members, self._same_story):
             self.matches.inc()
+            copies.add(later.fingerprint.event_id)
             yield TimestampedValue((later.fingerprint.event_id, match), Timestamp(micros=int(later.arrived * 1e6)))
-        if len(members) < self.config.max_group:
-            members.append(member)
-        else:
-            self.full.inc()
+        members = [m for m in members if m.fingerprint.event_id not in copies]
+        if member.fingerprint.event_id not in copies:
+            if len(members) < self.config.max_leaders:
+                members.append(member)
+            else:
+                self.full.inc()
         members_state.write(tuple(members))
         # A seeded story may reach the band after live ones: the timer only ever moves later.
         expires = max(expires_state.read() or 0.0, now + self.ttl_s)

@@ -1,0 +1,261 @@
+"""The story-clustering stage: event records -> one event per story, copies as duplicates.
+
+Five keyed steps, none of which sends more than one key's members (one story's copies, or one
+templated lead's leaders) to a place, and none of which carries a record before the last:
+
+1. ``Fingerprint``: per record, its fingerprint, small (candidate key, member ref) pairs, and the
+   record keyed by event id with its index entry ready.
+2. ``SharedKeys``: refs grouped by candidate key; only keys shared by two or more members go on, so
+   the fingerprints of singleton keys (most keys of a distinct story) are never shuffled.
+3. ``RouteMembers``: each member's fingerprint (a plain tuple, ~1 KB) joined with its shared keys.
+4. ``WalkKeys``: each shared key's members walked in publication order against its leaders
+   (``leaders.walk_key``: at most ``max_leaders`` verifications per member and key) -> small links.
+5. ``Candidates`` then ``Split``: links grouped by leader (is the leader a root?) and then joined with
+   the records by event id: an item becomes a copy of the best root it was verified against.
+
+The story index of earlier runs enters at step 1 as indexed members; this run's new stories leave as
+``index_updates`` for ``CommitStoryIndex``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.cluster.config import ClusterConfig
+from transforms.cluster.fingerprint import _permutations, fingerprint
+from transforms.cluster.index import ReadStoryIndex, check_run_id, index_entry
+from transforms.cluster.leaders import (
+    Candidate,
+    Link,
+    Member,
+    cached_verify,
+    candidates_of_leader,
+    choose_story,
+    near_duplicate_record,
+    walk_key,
+)
+
+Record = dict[str, Any]
+
+
+class FingerprintFn(beam.DoFn):
+    """Event record -> (event id, (record, index entry)); tagged: (key, ref) pairs and (ref, member).
+
+    Failure policy: a record without event_id/story_id/published_at raises (validate earlier stages).
+    """
+
+    KEYS = "keys"
+    MEMBERS = "members"
+
+    def __init__(self, config: ClusterConfig, run_id: str, now: datetime) -> None:
+        self.config = config
+        self.run_id = run_id
+        self.now = now
+        self.fingerprints = Metrics.counter(self.__class__, "fingerprints")
+        self.too_short = Metrics.counter(self.__class__, "too_short_to_cluster")
+
+    def setup(self) -> None:
+        _permutations(self.config.num_perm, self.config.seed)  # build the permutations once per worker
+
+    def process(self, record: Record) -> Iterator[Any]:
+        fp = fingerprint(record, self.config)
+        self.fingerprints.inc()
+        entry = index_entry(fp, self.now, self.run_id, self.config) if fp.keys else None
+        yield fp.event_id, (record, entry)
+        if not fp.keys:
+            self.too_short.inc()
+            return
+        member = Member(fp)
+        yield beam.pvalue.TaggedOutput(self.MEMBERS, (member.ref, member.to_wire()))
+        for key in fp.keys:
+            yield beam.pvalue.TaggedOutput(self.KEYS, (key, member.ref))
+
+
+def _indexed_keys(member: Member) -> Iterator[Any]:
+    """An indexed story -> the same (ref, member) and (key, ref) outputs as ``FingerprintFn``."""
+    yield beam.pvalue.TaggedOutput(FingerprintFn.MEMBERS, (member.ref, member.to_wire()))
+    for key in member.fingerprint.keys:
+        yield beam.pvalue.TaggedOutput(FingerprintFn.KEYS, (key, member.ref))
+
+
+class _SharedKeysFn(beam.DoFn):
+    """(key, refs) -> (ref, key) for each member of a key that two or more members share."""
+
+    def __init__(self) -> None:
+        self.shared = Metrics.counter(self.__class__, "shared_keys")
+        self.sizes = Metrics.distribution(self.__class__, "shared_key_members")
+
+    def process(self, element: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
+        key, refs = element
+        refs = list(refs)
+        if len(refs) < 2:
+            return
+        self.shared.inc()
+        self.sizes.update(len(refs))
+        for ref in refs:
+            yield ref, key
+
+
+def _route(element: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple]]:
+    """(ref, {member, keys}) -> (key, member) for each shared key of the member."""
+    _ref, grouped = element
+    for wire in grouped["member"][:1]:
+        for key in grouped["keys"]:
+            yield key, wire
+
+
+class _WalkKeyFn(beam.DoFn):
+    """(key, members) -> links: ('in', leader ref, link) and ('out', item ref) for each verified copy."""
+
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self.links = Metrics.counter(self.__class__, "links")
+        self.full = Metrics.counter(self.__class__, "keys_with_all_leader_places_taken")
+        self._cache: dict = {}
+
+    def setup(self) -> None:
+        self._verify = cached_verify(self.config, self._cache)
+
+    def process(self, element: tuple[str, Iterable[tuple]]) -> Iterator[Any]:
+        _key, wires = element
+        members = [Member.from_wire(w) for w in wires]
+        if len(members) > self.config.max_leaders:
+            self.full.inc()
+        for link in walk_key(members, self.config.max_leaders, self._verify):
+            self.links.inc()
+            yield beam.pvalue.TaggedOutput("incoming", (link.leader, link.to_wire()))
+            yield link.item, None
+
+
+class _CandidatesFn(beam.DoFn):
+    """(leader ref, {incoming links, the leader's own links}) -> (item event id, candidate)."""
+
+    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple]]:
+        leader, grouped = element
+        links = (Link.from_wire(w) for w in grouped["incoming"])
+        for candidate in candidates_of_leader(leader, links, bool(grouped["outgoing"])):
+            yield candidate.link.item[2:], candidate.to_wire()  # item refs are "n:" + event id
+
+
+class _SplitFn(beam.DoFn):
+    """(event id, {record, candidates}) -> event, duplicate record, and the index entry of a new story."""
+
+    DUPLICATES = "duplicates"
+    INDEX = "index_updates"
+
+    def __init__(self) -> None:
+        self.events = Metrics.counter(self.__class__, "events")
+        self.duplicates = Metrics.counter(self.__class__, "near_duplicates")
+        self.of_indexed = Metrics.counter(self.__class__, "copies_of_indexed_stories")
+        self.chained = Metrics.counter(self.__class__, "copies_of_copies_kept_apart")
+        self.new_stories = Metrics.counter(self.__class__, "index_entries_written")
+
+    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Any]:
+        event_id, grouped = element
+        candidates = [Candidate.from_wire(w) for w in grouped["candidates"]]
+        assignment = choose_story(event_id, candidates) if candidates else None
+        for record, entry in grouped["record"]:
+            if assignment is not None:
+                self.duplicates.inc()
+                if any(c.link.leader.startswith("i:") and c.link.story_id == assignment.story_id
+                       for c in candidates):
+                    self.of_indexed.inc()
+                yield beam.pvalue.TaggedOutput(self.DUPLICATES, near_duplicate_record(record, assignment))
+                continue
+            if candidates:
+                self.chained.inc()
+            self.events.inc()
+            yield record
+            if entry is not None:
+                self.new_stories.inc()
+                yield beam.pvalue.TaggedOutput(self.INDEX, entry)
+
+
+class ClusterStories(beam.PTransform):
+    """Event records -> {'events', 'duplicates', 'index_updates'}: one event per story.
+
+    ``events`` are the records that open a story (unchanged); ``duplicates`` are duplicate records
+    (reason ``near_duplicate``) of the others, pointing at the story's id and event; ``index_updates``
+    are the index entries of this run's new stories, to be written by ``CommitStoryIndex`` once the
+    run's outputs exist. With ``index_dir`` None, stories are only found within the run.
+    """
+
+    def __init__(self, config: ClusterConfig, index_dir: str | None, run_id: str, now: datetime) -> None:
+        super().__init__()
+        self.config = config
+        self.index_dir = index_dir
+        self.run_id = check_run_id(run_id)
+        self.now = now
+
+    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
+        config = self.config
+        items = records | "Fingerprint" >> beam.ParDo(FingerprintFn(config, self.run_id, self.now)).with_outputs(
+            FingerprintFn.KEYS, FingerprintFn.MEMBERS, main="records")
+        keyed_refs, members = [items[FingerprintFn.KEYS]], [items[FingerprintFn.MEMBERS]]
+        if self.index_dir:
+            indexed = (
+                records.pipeline
+                | "ReadIndex" >> ReadStoryIndex(self.index_dir, config, self.now)
+                | "IndexedKeys" >> beam.FlatMap(_indexed_keys).with_outputs(
+                    FingerprintFn.KEYS, FingerprintFn.MEMBERS)
+            )
+            keyed_refs.append(indexed[FingerprintFn.KEYS])
+            members.append(indexed[FingerprintFn.MEMBERS])
+        shared = (
+            keyed_refs | "AllKeyRefs" >> beam.Flatten()
+            | "GroupRefsByKey" >> beam.GroupByKey()
+            | "SharedKeys" >> beam.ParDo(_SharedKeysFn())
+        )
+        walked = (
+            {"member": members | "AllMembers" >> beam.Flatten(), "keys": shared}
+            | "RouteMembers" >> beam.CoGroupByKey()
+            | "ToKeys" >> beam.FlatMap(_route)
+            | "GroupMembersByKey" >> beam.GroupByKey()
+            | "WalkKeys" >> beam.ParDo(_WalkKeyFn(config)).with_outputs("incoming", main="outgoing")
+        )
+        candidates = (
+            {"incoming": walked.incoming, "outgoing": walked.outgoing}
+            | "LinksByLeader" >> beam.CoGroupByKey()
+            | "Candidates" >> beam.ParDo(_CandidatesFn())
+        )
+        split = (
+            {"record": items.records, "candidates": candidates}
+            | "JoinRecords" >> beam.CoGroupByKey()
+            | "Split" >> beam.ParDo(_SplitFn()).with_outputs(_SplitFn.DUPLICATES, _SplitFn.INDEX, main="events")
+        )
+        return {"events": split.events, "duplicates": split[_SplitFn.DUPLICATES],
+                "index_updates": split[_SplitFn.INDEX]}
+
+
+def _repoint(element: tuple[str, dict[str, list]]) -> Iterator[Record]:
+    """Exact duplicates of one winner, re-pointed to the story the winner itself was folded into."""
+    _winner, grouped = element
+    folded = grouped["folded"][0] if grouped["folded"] else None
+    for dup in grouped["exact"]:
+        if folded is None:
+            yield dup
+        else:
+            yield {**dup, "story_id": folded["story_id"], "duplicate_of": folded["duplicate_of"],
+                   "duplicate_of_event": folded["duplicate_of_event"]}
+
+
+class RepointExactDuplicates(beam.PTransform):
+    """(exact duplicates, near duplicates) -> the exact duplicates, pointing at the story that survived.
+
+    Exact dedup runs first, so its duplicates point at a winner that clustering may then fold into an
+    earlier story; this keeps every duplicate's ``duplicate_of`` an event that is actually published.
+    """
+
+    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+        exact, near = inputs
+        return (
+            {"exact": exact | "ByWinner" >> beam.Map(lambda d: (d["duplicate_of_event"], d)),
+             "folded": near | "ByEvent" >> beam.Map(lambda d: (d["event_id"], d))}
+            | "Join" >> beam.CoGroupByKey()
+            | "Repoint" >> beam.FlatMap(_repoint)
+        )
