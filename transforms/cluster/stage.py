@@ -110,16 +110,28 @@ def _route(element: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple]]:
 
 
 class _WalkKeyFn(beam.DoFn):
-    """(key, members) -> links: ('in', leader ref, link) and ('out', item ref) for each verified copy."""
+    """(key, members) -> (leader ref, link) on ``incoming`` and (item ref, None) for each verified copy.
+
+    Two copies of a story meet in most of their 43 keys: a link is emitted once per bundle, so what
+    reaches a story's leader is about one link per copy, not one per copy and key.
+    """
+
+    INCOMING = "incoming"
 
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
         self.links = Metrics.counter(self.__class__, "links")
-        self.full = Metrics.counter(self.__class__, "keys_with_all_leader_places_taken")
+        self.full = Metrics.counter(self.__class__, "keys_with_more_members_than_leaders")
         self._cache: dict = {}
+        self._emitted: set[tuple[str, str]] = set()
+        self._linked: set[str] = set()
 
     def setup(self) -> None:
         self._verify = cached_verify(self.config, self._cache)
+
+    def start_bundle(self) -> None:
+        self._emitted.clear()
+        self._linked.clear()
 
     def process(self, element: tuple[str, Iterable[tuple]]) -> Iterator[Any]:
         _key, wires = element
@@ -127,9 +139,14 @@ class _WalkKeyFn(beam.DoFn):
         if len(members) > self.config.max_leaders:
             self.full.inc()
         for link in walk_key(members, self.config.max_leaders, self._verify):
+            if (link.item, link.leader) in self._emitted:
+                continue
+            self._emitted.add((link.item, link.leader))
             self.links.inc()
-            yield beam.pvalue.TaggedOutput("incoming", (link.leader, link.to_wire()))
-            yield link.item, None
+            yield beam.pvalue.TaggedOutput(self.INCOMING, (link.leader, link.to_wire()))
+            if link.item not in self._linked:
+                self._linked.add(link.item)
+                yield link.item, None
 
 
 class _CandidatesFn(beam.DoFn):
@@ -216,7 +233,7 @@ class ClusterStories(beam.PTransform):
             | "RouteMembers" >> beam.CoGroupByKey()
             | "ToKeys" >> beam.FlatMap(_route)
             | "GroupMembersByKey" >> beam.GroupByKey()
-            | "WalkKeys" >> beam.ParDo(_WalkKeyFn(config)).with_outputs("incoming", main="outgoing")
+            | "WalkKeys" >> beam.ParDo(_WalkKeyFn(config)).with_outputs(_WalkKeyFn.INCOMING, main="outgoing")
         )
         candidates = (
             {"incoming": walked.incoming, "outgoing": walked.outgoing}
