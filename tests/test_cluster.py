@@ -492,3 +492,20 @@ def test_stage_runs_in_multi_processing_mode(tmp_path: Path) -> None:
         assert_that(out["events"] | beam.Map(lambda r: r["event_id"]), equal_to(ids(DIFFERENT[3:])))
         out["index_updates"] | CommitStoryIndex(index_dir, "run-2", T0, after=[out["events"], out["duplicates"]])
     assert json.loads(Path(marker_path(index_dir, "run-2")).read_text(encoding="utf-8"))["entries"] == 2
+
+
+def test_minhash_equals_datasketch_affine32() -> None:
+    """Our numpy MinHash (permutations drawn without importing datasketch) is datasketch's, top 16 bits kept."""
+    import numpy as np
+    from datasketch import MinHash
+
+    from transforms.cluster.fingerprint import minhash_signature
+
+    rng = np.random.default_rng(5)
+    for seed, size in ((1, 90), (7, 3), (1, 2000)):
+        config = dataclasses.replace(CONFIG, seed=seed)
+        hashes = np.unique(rng.integers(0, 2**32, size, dtype=np.uint64).astype(np.uint32))
+        reference = MinHash(num_perm=config.num_perm, seed=seed, scheme="affine32", hashfunc=int)
+        reference.update_batch(hashes.tolist())
+        expected = (np.asarray(reference.hashvalues, dtype=np.uint32) >> 16).astype("<u2").tobytes()
+        assert minhash_signature(hashes, config) == expected

@@ -81,11 +81,16 @@ def shingles(text: str, config: ClusterConfig) -> set[int]:
 
 @functools.lru_cache(maxsize=4)
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's affine32 permutation parameters (a, b) for ``num_perm`` and ``seed``, built once per process."""
-    from datasketch import MinHash
+    """datasketch's affine32 permutation parameters (a, b) for ``num_perm`` and ``seed``, built once per process.
 
-    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
-    return a.astype(np.uint32), b.astype(np.uint32)
+    The same draws as ``datasketch.MinHash(num_perm, seed, scheme="affine32").permutations`` (odd ``a``,
+    any ``b``, from ``numpy.random.RandomState(seed)``; tests/test_cluster.py checks the signatures equal
+    datasketch's): importing datasketch costs ~0.4 s per worker process (it pulls in scipy), for six lines.
+    """
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 def _fmix32(values: np.ndarray) -> np.ndarray:
@@ -167,6 +172,11 @@ def estimated_jaccard(a: bytes, b: bytes) -> float:
 # Fingerprints
 # ---------------------------------------------------------------------------------------------
 
+def mentioned_countries(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """ISO codes of every country the tagger found in the story, primary or not."""
+    return tuple(sorted({c["code"] for c in record.get("countries") or [] if isinstance(c, Mapping) and c.get("code")}))
+
+
 def primary_countries(record: Mapping[str, Any]) -> tuple[str, ...]:
     """ISO codes of the countries the tagger says the story is about (all tagged ones if none is primary)."""
     tagged = [c for c in record.get("countries") or [] if isinstance(c, Mapping) and c.get("code")]
@@ -195,7 +205,8 @@ class Fingerprint:
     leads: tuple[int, ...]  # lead_hashes of the story text
     keys: tuple[str, ...]  # LSH band keys + lead keys; empty when the text is too short to cluster
     evidence: tuple[str, ...]  # slots, see analyze_text
-    countries: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()  # primary countries (all tagged ones when none is primary)
+    mentioned: tuple[str, ...] = ()  # every tagged country
     dateline: str | None = None
 
     @property
@@ -207,14 +218,14 @@ class Fingerprint:
         """The fields as a plain tuple, for Beam's primitive coder (a shuffle without pickling)."""
         return (self.event_id, self.story_id, self.published_at, self.undated, self.size, self.tokens,
                 self.signature, self.leads, self.keys if with_keys else (), self.evidence, self.countries,
-                self.dateline)
+                self.dateline, self.mentioned)
 
     @classmethod
     def from_tuple(cls, value: tuple | list) -> Fingerprint:
         (event_id, story_id, published_at, undated, size, tokens, signature, leads, keys, evidence, countries,
-         dateline) = value
+         dateline, mentioned) = value
         return cls(event_id, story_id, published_at, bool(undated), size, tokens, signature, tuple(leads),
-                   tuple(keys), tuple(evidence), tuple(countries), dateline)
+                   tuple(keys), tuple(evidence), tuple(countries), mentioned=tuple(mentioned), dateline=dateline)
 
 
 def fingerprint(record: Mapping[str, Any], config: ClusterConfig) -> Fingerprint:
@@ -236,6 +247,7 @@ def fingerprint(record: Mapping[str, Any], config: ClusterConfig) -> Fingerprint
         keys=candidate_keys(signature, leads, len(hashes), config),
         evidence=facts.evidence,
         countries=primary_countries(record),
+        mentioned=mentioned_countries(record),
         dateline=dateline_place(record),
     )
 

@@ -66,6 +66,7 @@ def index_entry(fp: Fingerprint, first_seen: datetime, run_id: str, config: Clus
         "leads": "".join(f"{h:08x}" for h in fp.leads),
         "evidence": list(fp.evidence),
         "countries": list(fp.countries),
+        "mentioned": list(fp.mentioned),
         "dateline": fp.dateline,
     }
 
@@ -97,6 +98,7 @@ def member_from_entry(entry: Mapping[str, Any], config: ClusterConfig) -> Member
         keys=candidate_keys(signature, leads, int(entry["size"]), config),
         evidence=tuple(entry["evidence"]),
         countries=tuple(entry["countries"]),
+        mentioned=tuple(entry.get("mentioned", entry["countries"])),
         dateline=entry["dateline"],
     )
     return Member(fp, indexed=True)
