@@ -6,7 +6,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.dedup import Cluster, DedupExact, guid_key, merge_clusters
+from transforms.dedup import Cluster, DedupExact, guid_key, merge_clusters, stub_of, verdicts
 
 
 def rec(event: str, published: str = "2024-10-17T10:00:00Z", guid=None, url=None, digest=None, source="s1") -> dict:
@@ -35,19 +35,20 @@ def test_guid_key_scopes_local_ids_to_their_source() -> None:
 
 
 def test_merge_keeps_the_earliest_and_repoints_folded_copies() -> None:
-    early = Cluster(rec("1", published="2024-10-17T08:00:00Z"))
-    late = Cluster(rec("2", published="2024-10-17T09:00:00Z"), [{"event_id": "ev_x", "story_id": "st_2"}])
+    early = Cluster(stub_of(rec("1", published="2024-10-17T08:00:00Z")))
+    late = Cluster(stub_of(rec("2", published="2024-10-17T09:00:00Z")), [("ev_x", "guid")])
     merged = merge_clusters([late, early], "url")
     assert merged.event["event_id"] == early.event["event_id"]
-    assert [d["duplicate_of"] for d in merged.duplicates] == [early.event["story_id"]] * 2
-    assert merged.duplicates[0]["reason"] == "url"
+    assert merged.folded == [(late.event["event_id"], "url"), ("ev_x", "guid")]
+    assert {v[1][1][1] for v in verdicts(merged) if v[1][0] == "duplicate"} == {early.event["story_id"]}
 
 
 def test_undated_items_lose_to_dated_ones() -> None:
     undated = rec("1", published="2020-01-01T00:00:00Z")
     undated["published_at_source"] = "ingested"
     dated = rec("2", published="2024-10-17T09:00:00Z")
-    assert merge_clusters([Cluster(undated), Cluster(dated)], "guid").event["event_id"] == dated["event_id"]
+    merged = merge_clusters([Cluster(stub_of(undated)), Cluster(stub_of(dated))], "guid")
+    assert merged.event["event_id"] == dated["event_id"]
 
 
 def test_dedup_transform_folds_chains_and_keeps_distinct_items() -> None:
@@ -79,20 +80,29 @@ def wire(event: str, version: int, status: str = "usable", published: str = "202
 
 
 def test_newer_wire_version_supersedes_and_keeps_the_story() -> None:
-    v1 = Cluster(wire("1", 1, published="2024-10-17T08:00:00Z"))
-    v2 = Cluster(wire("2", 2, published="2024-10-17T09:00:00Z"))
+    v1 = Cluster(stub_of(wire("1", 1, published="2024-10-17T08:00:00Z")))
+    v2 = Cluster(stub_of(wire("2", 2, published="2024-10-17T09:00:00Z")))
     merged = merge_clusters([v1, v2], "guid")
     assert merged.event["event_id"] == v2.event["event_id"]
     assert merged.event["supersedes"] == v1.event["event_id"]
     assert merged.event["story_id"] == v1.event["story_id"]
-    (dup,) = merged.duplicates
-    assert (dup["event_id"], dup["reason"]) == (v1.event["event_id"], "wire_version")
+    assert merged.folded == [(v1.event["event_id"], "wire_version")]
 
 
 def test_a_kill_wins_over_the_live_versions() -> None:
-    live = [Cluster(wire("1", 1)), Cluster(wire("2", 2))]
-    kill = Cluster(wire("3", 2, status="withdrawn"))
+    live = [Cluster(stub_of(wire("1", 1))), Cluster(stub_of(wire("2", 2)))]
+    kill = Cluster(stub_of(wire("3", 2, status="withdrawn")))
     merged = merge_clusters([*live, kill], "guid")
     assert merged.event["status"] == "withdrawn"
     assert merged.event["supersedes"] == live[1].event["event_id"]
-    assert sorted(d["reason"] for d in merged.duplicates) == ["wire_version", "wire_version"]
+    assert sorted(reason for _event, reason in merged.folded) == ["wire_version", "wire_version"]
+
+
+def test_the_winner_record_carries_supersedes_through_the_transform() -> None:
+    records = [wire("1", 1, published="2024-10-17T08:00:00Z"), wire("2", 2, published="2024-10-17T09:00:00Z")]
+    with TestPipeline() as p:
+        out = p | beam.Create(records) | DedupExact()
+        assert_that(out["events"] | beam.Map(lambda r: (r["event_id"][-1], r["supersedes"][-1])),
+                    equal_to([("2", "1")]), label="events")
+        assert_that(out["duplicates"] | beam.Map(lambda d: (d["event_id"][-1], d["reason"], d["title"])),
+                    equal_to([("1", "wire_version", "title 1")]), label="duplicates")

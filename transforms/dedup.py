@@ -23,14 +23,6 @@ from transforms.model import SCHEMA_VERSION
 Record = dict[str, Any]
 
 
-@dataclass
-class Cluster:
-    """A story's representative record and the duplicate records folded into it."""
-
-    event: Record
-    duplicates: list[Record] = field(default_factory=list)
-
-
 def guid_is_global(guid: str) -> bool:
     """URLs, URNs, tag: URIs and long non-numeric ids are unique across sources; short or
     numeric ids ("12345", "post-17") are only unique within the feed that minted them."""
@@ -95,13 +87,30 @@ def version_rank(record: Record) -> tuple[int, int]:
     return (-1 if version is None else version, 1 if record.get("status") == "withdrawn" else 0)
 
 
-def _fold(merged: Cluster, loser: Cluster, winner: Record, reason: str) -> None:
-    merged.duplicates.append(duplicate_record(loser.event, winner, reason))
-    for dup in loser.duplicates:
-        merged.duplicates.append(
-            {**dup, "story_id": winner["story_id"], "duplicate_of": winner["story_id"],
-             "duplicate_of_event": winner["event_id"]}
-        )
+# ---------------------------------------------------------------------------------------------
+# Clusters of small stubs: what the three key rounds shuffle (never a whole record)
+
+
+def stub_of(record: Record) -> Record:
+    """What exact dedup needs of a record: ids, precedence, wire version and its three keys (~200 bytes)."""
+    return {
+        "event_id": record["event_id"],
+        "story_id": record["story_id"],
+        "published_at": record["published_at"],
+        "published_at_source": record["published_at_source"],
+        "version": record.get("version"),
+        "status": record.get("status"),
+        "supersedes": record.get("supersedes"),
+        "keys": [key_fn(record) for _reason, key_fn in DEDUP_KEYS],
+    }
+
+
+@dataclass
+class Cluster:
+    """A story's representative stub and the copies folded into it, as (event id, reason) pairs."""
+
+    event: Record
+    folded: list[tuple[str, str]] = field(default_factory=list)
 
 
 def merge_versions(clusters: list[Cluster]) -> Cluster:
@@ -113,59 +122,87 @@ def merge_versions(clusters: list[Cluster]) -> Cluster:
     top = ordered[0].event
     previous = next((c.event for c in ordered[1:] if version_rank(c.event) < version_rank(top)), None)
     winner = {**top, "supersedes": previous["event_id"] if previous else top.get("supersedes")}
-    merged = Cluster(winner, list(ordered[0].duplicates))
+    merged = Cluster(winner, list(ordered[0].folded))
     for loser in ordered[1:]:
-        _fold(merged, loser, winner, "wire_version" if version_rank(loser.event) != version_rank(top) else "guid")
+        reason = "wire_version" if version_rank(loser.event) != version_rank(top) else "guid"
+        merged.folded += [(loser.event["event_id"], reason), *loser.folded]
     return merged
 
 
 def merge_clusters(clusters: Iterable[Cluster], reason: str) -> Cluster:
     """Fold clusters that share a key into the one whose representative came first
-    (or, for versions of one wire story, into the newest version)."""
+    (or, for versions of one wire story, into the newest version). A loser's own copies
+    follow it into the winner's story and keep the reason they were folded for."""
     clusters = list(clusters)
     if reason == "guid" and len({version_rank(c.event) for c in clusters}) > 1:
         return merge_versions(clusters)
     ordered = sorted(clusters, key=lambda c: precedence(c.event))
     winner = ordered[0]
-    merged = Cluster(winner.event, list(winner.duplicates))
+    merged = Cluster(winner.event, list(winner.folded))
     for loser in ordered[1:]:
-        _fold(merged, loser, winner.event, reason)
+        merged.folded += [(loser.event["event_id"], reason), *loser.folded]
     return merged
 
 
-def key_cluster(cluster: Cluster, key_fn: Callable[[Record], str | None]) -> tuple[str, Cluster]:
-    """Key by the dedup key, or by the event id when the record has none (it stays alone)."""
-    return key_fn(cluster.event) or f"self:{cluster.event['event_id']}", cluster
+def key_cluster(cluster: Cluster, index: int) -> tuple[str, Cluster]:
+    """Key by the stub's ``index``-th dedup key, or by its event id when it has none (it stays alone)."""
+    return cluster.event["keys"][index] or f"self:{cluster.event['event_id']}", cluster
 
 
-class DedupExact(beam.PTransform):
-    """Records -> {'events': representatives, 'duplicates': folded copies}."""
-
-    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
-        clusters = records | "ToClusters" >> beam.Map(Cluster)
-        for reason, key_fn in DEDUP_KEYS:
-            clusters = (
-                clusters
-                | f"KeyBy_{reason}" >> beam.Map(key_cluster, key_fn)
-                | f"Group_{reason}" >> beam.GroupByKey()
-                | f"Merge_{reason}" >> beam.MapTuple(lambda _key, group, r=reason: merge_clusters(group, r))
-            )
-        outputs = clusters | "Split" >> beam.ParDo(_SplitClusters()).with_outputs(
-            _SplitClusters.DUPLICATES, main="events"
-        )
-        return {"events": outputs.events, "duplicates": outputs[_SplitClusters.DUPLICATES]}
+def verdicts(cluster: Cluster) -> Iterator[tuple[str, tuple]]:
+    """(event id, verdict) for a final cluster: ("event", supersedes) for its representative,
+    ("duplicate", (winner event id, winner story id, reason)) for each folded copy."""
+    event = cluster.event
+    yield event["event_id"], ("event", event.get("supersedes"))
+    for event_id, reason in cluster.folded:
+        yield event_id, ("duplicate", (event["event_id"], event["story_id"], reason))
 
 
-class _SplitClusters(beam.DoFn):
+class _ApplyVerdictFn(beam.DoFn):
+    """(event id, {record, verdict}) -> the event (with ``supersedes`` when a newer version won), or its
+    duplicate record on ``duplicates``."""
+
     DUPLICATES = "duplicates"
 
     def __init__(self) -> None:
         self.events = Metrics.counter(self.__class__, "events")
         self.duplicates = Metrics.counter(self.__class__, "duplicates")
 
-    def process(self, cluster: Cluster) -> Iterator[Any]:
-        self.events.inc()
-        yield cluster.event
-        for dup in cluster.duplicates:
-            self.duplicates.inc()
-            yield beam.pvalue.TaggedOutput(self.DUPLICATES, dup)
+    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Any]:
+        _event_id, grouped = element
+        for record, (kind, detail) in zip(grouped["record"], grouped["verdict"], strict=False):
+            if kind == "event":
+                self.events.inc()
+                yield record if detail == record.get("supersedes") else {**record, "supersedes": detail}
+            else:
+                winner_event, winner_story, reason = detail
+                self.duplicates.inc()
+                yield beam.pvalue.TaggedOutput(
+                    self.DUPLICATES,
+                    duplicate_record(record, {"event_id": winner_event, "story_id": winner_story}, reason))
+
+
+class DedupExact(beam.PTransform):
+    """Records -> {'events': representatives, 'duplicates': folded copies}.
+
+    The three key rounds (guid, URL, content hash) regroup small stubs, so a story absorbs copies
+    through any key of its representative; the records themselves are shuffled once, to meet their
+    verdict. Each round's group is one key's copies, never the run.
+    """
+
+    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
+        clusters = records | "ToStubs" >> beam.Map(lambda r: Cluster(stub_of(r)))
+        for index, (reason, _key_fn) in enumerate(DEDUP_KEYS):
+            clusters = (
+                clusters
+                | f"KeyBy_{reason}" >> beam.Map(key_cluster, index)
+                | f"Group_{reason}" >> beam.GroupByKey()
+                | f"Merge_{reason}" >> beam.MapTuple(lambda _key, group, r=reason: merge_clusters(group, r))
+            )
+        outputs = (
+            {"record": records | "ById" >> beam.Map(lambda r: (r["event_id"], r)),
+             "verdict": clusters | "Verdicts" >> beam.FlatMap(verdicts)}
+            | "JoinVerdicts" >> beam.CoGroupByKey()
+            | "Apply" >> beam.ParDo(_ApplyVerdictFn()).with_outputs(_ApplyVerdictFn.DUPLICATES, main="events")
+        )
+        return {"events": outputs.events, "duplicates": outputs[_ApplyVerdictFn.DUPLICATES]}

@@ -11,6 +11,7 @@ import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -208,6 +209,25 @@ class Fingerprint:
     countries: tuple[str, ...] = ()  # primary countries (all tagged ones when none is primary)
     mentioned: tuple[str, ...] = ()  # every tagged country
     dateline: str | None = None
+
+    @functools.cached_property
+    def slots(self) -> dict[str, frozenset[str]]:
+        """Evidence grouped by key (``n|fired`` -> {"2"}), parsed once per fingerprint object."""
+        grouped: dict[str, set[str]] = {}
+        for slot in self.evidence:
+            key, _, value = slot.rpartition("|")
+            grouped.setdefault(key, set()).add(value)
+        return {key: frozenset(values) for key, values in grouped.items()}
+
+    @functools.cached_property
+    def slot_values(self) -> np.ndarray:
+        """The signature as a uint16 array, for comparing it with many others."""
+        return np.frombuffer(self.signature, dtype="<u2")
+
+    @functools.cached_property
+    def published_ts(self) -> float:
+        """``published_at`` as epoch seconds."""
+        return datetime.fromisoformat(self.published_at.replace("Z", "+00:00")).timestamp()
 
     @property
     def precedence(self) -> tuple[int, str, str]:

@@ -132,10 +132,18 @@ class _WalkKeyFn(beam.DoFn):
     def start_bundle(self) -> None:
         self._emitted.clear()
         self._linked.clear()
+        self._members: dict[tuple[bool, str], Member] = {}  # one object per member and bundle: parsed once
+
+    def _member(self, wire: tuple) -> Member:
+        ref = (wire[0], wire[1] if not wire[0] else wire[2])
+        member = self._members.get(ref)
+        if member is None:
+            member = self._members[ref] = Member.from_wire(wire)
+        return member
 
     def process(self, element: tuple[str, Iterable[tuple]]) -> Iterator[Any]:
         _key, wires = element
-        members = [Member.from_wire(w) for w in wires]
+        members = [self._member(w) for w in wires]
         if len(members) > self.config.max_leaders:
             self.full.inc()
         for link in walk_key(members, self.config.max_leaders, self._verify):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from difflib import SequenceMatcher
+
+import numpy as np
 
 from transforms.cluster.config import ClusterConfig
 from transforms.cluster.evidence import KINDS
-from transforms.cluster.fingerprint import LEAD_WINDOWS, Fingerprint, estimated_jaccard
+from transforms.cluster.fingerprint import LEAD_WINDOWS, Fingerprint
 
 
 @dataclass(frozen=True)
@@ -20,14 +19,6 @@ class Verdict:
     same: bool
     similarity: float
     why: str
-
-
-def _slots(evidence: Iterable[str]) -> dict[str, set[str]]:
-    slots: dict[str, set[str]] = defaultdict(set)
-    for slot in evidence:
-        key, _, value = slot.rpartition("|")
-        slots[key].add(value)
-    return slots
 
 
 def _same_place(a: str, b: str) -> bool:
@@ -45,7 +36,7 @@ def contradiction(a: Fingerprint, b: Fingerprint) -> str | None:
     154 of 6,484 retitled copies were refused as "countries KR vs KP" by the primary check alone), or two
     dateline places.
     """
-    slots_a, slots_b = _slots(a.evidence), _slots(b.evidence)
+    slots_a, slots_b = a.slots, b.slots
     for key in sorted(slots_a.keys() & slots_b.keys()):
         only_a, only_b = slots_a[key] - slots_b[key], slots_b[key] - slots_a[key]
         if only_a and only_b:
@@ -60,15 +51,11 @@ def contradiction(a: Fingerprint, b: Fingerprint) -> str | None:
     return None
 
 
-def _hours_apart(a: str, b: str) -> float:
-    ta = datetime.fromisoformat(a.replace("Z", "+00:00"))
-    tb = datetime.fromisoformat(b.replace("Z", "+00:00"))
-    return abs((ta - tb).total_seconds()) / 3600
-
-
 def similarity(a: Fingerprint, b: Fingerprint) -> tuple[float, float]:
     """(estimated Jaccard, estimated containment of the smaller shingle set in the larger)."""
-    jaccard = estimated_jaccard(a.signature, b.signature)
+    if not a.signature or len(a.signature) != len(b.signature):
+        return 0.0, 0.0
+    jaccard = float(np.count_nonzero(a.slot_values == b.slot_values)) / len(a.slot_values)  # = estimated_jaccard
     if not jaccard:
         return 0.0, 0.0
     overlap = jaccard * (a.size + b.size) / (1 + jaccard)
@@ -100,7 +87,7 @@ def same_story(a: Fingerprint, b: Fingerprint, config: ClusterConfig) -> Verdict
     else:
         return Verdict(False, round(jaccard, 4), f"text differs (jaccard {jaccard:.2f}, containment {containment:.2f})")
     score = round(score, 4)
-    gap = _hours_apart(a.published_at, b.published_at)
+    gap = abs(a.published_ts - b.published_ts) / 3600
     if gap > config.max_published_gap_days * 24:
         return Verdict(False, score, f"published {gap / 24:.1f} days apart")
     conflict = contradiction(a, b)
