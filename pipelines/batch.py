@@ -49,6 +49,7 @@ from transforms.gcs import beam_args_for_gcs  # importing it sets up emulator cr
 from transforms.manifest import (
     RunInfo,
     WriteManifest,
+    count_keys,
     duplicate_count_keys,
     event_count_keys,
     format_summary,
@@ -152,20 +153,20 @@ def build_pipeline(
     files = staged | "AllStaged" >> beam.Flatten() | "Publish" >> PublishRun(staging, run.output)
     held_prefix = FileSystems.join(held_dir(run.state_dir), f"part-{run.run_id}")
     state_files = embargo["held"] | "WriteHeld" >> write_jsonl(held_prefix)
-    count_keys = (
-        document_sources | "CountDocuments" >> beam.Map(lambda sid: ("documents", sid)),
-        items | "CountItems" >> beam.Map(lambda i: ("parsed", i.source.id)),
-        events | "CountEvents" >> beam.FlatMap(event_count_keys),
-        duplicates | "CountDuplicates" >> beam.FlatMap(duplicate_count_keys),
-        all_rejects | "CountRejects" >> beam.FlatMap(reject_count_keys),
-        embargo["held"] | "CountHeld" >> beam.Map(lambda r: ("held", r["source"]["id"])),
-        embargo["released"] | "CountReleased" >> beam.Map(lambda r: ("released", r["source"]["id"])),
-        payloads | "CountFetched" >> beam.Map(lambda _: ("stage", "fetched")),
-        records | "CountNormalized" >> beam.Map(lambda _: ("stage", "normalized")),
-        tagged | "CountTagged" >> beam.Map(lambda _: ("stage", "tagged")),
+    counts = (
+        count_keys(document_sources, "CountDocuments", lambda sid: [("documents", sid)]),
+        count_keys(items, "CountItems", lambda i: [("parsed", i.source.id)]),
+        count_keys(events, "CountEvents", event_count_keys),
+        count_keys(duplicates, "CountDuplicates", duplicate_count_keys),
+        count_keys(all_rejects, "CountRejects", reject_count_keys),
+        count_keys(embargo["held"], "CountHeld", lambda r: [("held", r["source"]["id"])]),
+        count_keys(embargo["released"], "CountReleased", lambda r: [("released", r["source"]["id"])]),
+        count_keys(payloads, "CountFetched", lambda _: [("stage", "fetched")]),
+        count_keys(records, "CountNormalized", lambda _: [("stage", "normalized")]),
+        count_keys(tagged, "CountTagged", lambda _: [("stage", "tagged")]),
     ) | "AllCounts" >> beam.Flatten()
     manifest = (
-        count_keys, files, state_files, fetch_summary
+        counts, files, state_files, fetch_summary
     ) | "WriteManifest" >> WriteManifest(run)
     # State moves on only once the manifest (and so every output) is written: a run that dies
     # earlier re-fetches and re-releases the same items next time, with the same ids.

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.model import SCHEMA_VERSION, rfc3339, utc_now
 from transforms.write import FileSystems, write_success_markers, write_text
@@ -132,6 +135,34 @@ def reject_count_keys(record: dict[str, Any]) -> Iterator[CountKey]:
     yield ("reject_reason", record["reason"])
 
 
+class CountKeysFn(beam.DoFn):
+    """Element -> nothing; at the end of each bundle, (count key, n) for the keys ``key_fn`` gave its elements.
+
+    The manifest's counts ride along each stage as one dictionary update per element, and leave it as a
+    few pairs per bundle (not one element per key and record into a shuffle).
+    """
+
+    def __init__(self, key_fn: Callable[[Any], Iterable[CountKey]]) -> None:
+        self.key_fn = key_fn
+        self._tally: Counter[CountKey] = Counter()
+
+    def start_bundle(self) -> None:
+        self._tally = Counter()
+
+    def process(self, element: Any) -> Iterator[Any]:
+        self._tally.update(self.key_fn(element))
+        return iter(())
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for key, n in self._tally.items():
+            yield WindowedValue((key, n), MIN_TIMESTAMP, [GlobalWindow()])
+
+
+def count_keys(pcoll: beam.PCollection, label: str, key_fn: Callable[[Any], Iterable[CountKey]]) -> beam.PCollection:
+    """(count key, n) pairs of ``pcoll`` for the manifest (see ``CountKeysFn``)."""
+    return pcoll | label >> beam.ParDo(CountKeysFn(key_fn))
+
+
 def _write_manifest(
     _: Any, run: RunInfo, counts: list, files: list, state_files: list, fetch: list
 ) -> Iterator[str]:
@@ -143,8 +174,8 @@ def _write_manifest(
 
 
 class WriteManifest(beam.PTransform):
-    """(count keys, dataset file names, state file names, fetch summary) -> ``OUTPUT/runs/RUN_ID.json``,
-    written once, after all of them."""
+    """((count key, n) pairs, dataset file names, state file names, fetch summary) ->
+    ``OUTPUT/runs/RUN_ID.json``, written once, after all of them."""
 
     def __init__(self, run: RunInfo) -> None:
         super().__init__()
@@ -152,7 +183,7 @@ class WriteManifest(beam.PTransform):
 
     def expand(self, inputs: tuple[beam.PCollection, ...]) -> beam.PCollection:
         count_keys, file_names, state_files, fetch_summary = inputs
-        counts = count_keys | "Count" >> beam.combiners.Count.PerElement()
+        counts = count_keys | "Count" >> beam.CombinePerKey(sum)
         return (
             count_keys.pipeline
             | "Once" >> beam.Create([None])
