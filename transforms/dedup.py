@@ -169,8 +169,11 @@ class _ApplyVerdictFn(beam.DoFn):
         self.duplicates = Metrics.counter(self.__class__, "duplicates")
 
     def process(self, element: tuple[str, dict[str, list]]) -> Iterator[Any]:
-        _event_id, grouped = element
-        for record, (kind, detail) in zip(grouped["record"], grouped["verdict"], strict=False):
+        event_id, grouped = element
+        records, found = list(grouped["record"]), list(grouped["verdict"])
+        if len(records) != len(found):  # every stub gets exactly one verdict: never drop a record silently
+            raise RuntimeError(f"exact dedup: {len(records)} records but {len(found)} verdicts for {event_id}")
+        for record, (kind, detail) in zip(records, sorted(found, key=lambda v: v[0] != "event"), strict=True):
             if kind == "event":
                 self.events.inc()
                 yield record if detail == record.get("supersedes") else {**record, "supersedes": detail}
