@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -509,3 +510,16 @@ def test_minhash_equals_datasketch_affine32() -> None:
         reference.update_batch(hashes.tolist())
         expected = (np.asarray(reference.hashvalues, dtype=np.uint32) >> 16).astype("<u2").tobytes()
         assert minhash_signature(hashes, config) == expected
+
+
+def test_key_refs_combine_keeps_only_shared_keys_whatever_the_merge_order() -> None:
+    from transforms.cluster.stage import KeyRefsFn
+
+    fn = KeyRefsFn()
+    pairs = [("k1", "n:a"), ("k2", "n:a"), ("k1", "n:b"), ("k3", "n:c"), ("k1", "n:c"), ("k2", "n:d")]
+    whole = fn.extract_output(functools.reduce(fn.add_input, pairs, fn.create_accumulator()))
+    chunks = (pairs[:2], pairs[2:3], pairs[3:])
+    parts = [functools.reduce(fn.add_input, chunk, fn.create_accumulator()) for chunk in chunks]
+    merged = fn.extract_output(fn.merge_accumulators(parts))
+    for result in (whole, merged):
+        assert {key: sorted(refs) for key, refs in result} == {"k1": ["n:a", "n:b", "n:c"], "k2": ["n:a", "n:d"]}
