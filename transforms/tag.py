@@ -27,16 +27,12 @@ from __future__ import annotations
 import functools
 import gc
 import gettext
-import hashlib
-import importlib.metadata
 import json
 import logging
 import math
-import os
 import pickle
 import re
 import sys
-import tempfile
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
@@ -54,6 +50,8 @@ import jsonschema_rs
 import pycountry
 import yaml
 from apache_beam.metrics import Metrics
+
+from transforms import cache as startup_cache
 
 log = logging.getLogger(__name__)
 
@@ -1749,38 +1747,23 @@ class Tagger:
 # --------------------------------------------------------------------------------------------
 
 # Every worker process builds the same tagger: parsing and validating the configs, ~6,000 patterns compiled per
-# language. The cache is a pickle of the built Tagger, named by a hash of everything the build reads, so it is
-# never stale: a changed config, schema, this module or dependency version names another file. It is written only
-# after a build succeeded, so a hit also proves its configs were validated; when it cannot be read or written the
-# tagger is built as before. (A pickle is only as trusted as the user's own cache directory it is read from.)
-# Measured, first Tagger.from_paths() in a fresh process, CPU median of 7: 578 ms before this cache and the GC
-# pause, 159 ms on a miss (build + write), 25 ms on a hit.
+# language. transforms/cache.py keeps a pickle of the built Tagger, named by a hash of everything the build reads:
+# the config and schema texts, this module's code, the Python build and the dependencies' versions. It is written
+# only after a build succeeded, so a hit also proves its configs were validated. (A pickle is only as trusted as
+# the user's own cache directory it is read from.) Measured, first Tagger.from_paths() in a fresh process, CPU
+# median of 7: 578 ms before this cache and the GC pause, 159 ms on a miss (build + write), 25 ms on a hit.
 _CACHE_FORMAT = "tagger-1"
-_CACHE_KEEP = 8  # newest cache files kept: one per config in use
 _CACHE_DEPENDENCIES = ("pycountry", "PyYAML", "jsonschema", "jsonschema-rs", "ahocorasick-rs")
-
-
-def cache_dir() -> Path:
-    """Where wirewatch caches what it builds at start-up: ``$XDG_CACHE_HOME/wirewatch``, else ~/.cache/wirewatch."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "wirewatch"
 
 
 @functools.cache
 def _build_fingerprint() -> bytes | None:
-    """What the build depends on besides the configs: the Python build, dependency versions and this module's code;
-    None (no caching) when the module's source cannot be read."""
+    """What the build depends on besides the configs, or None (no caching) when this module cannot be read."""
     try:
         code = Path(__file__).read_bytes()
     except OSError:
         return None
-    versions = []
-    for name in _CACHE_DEPENDENCIES:
-        try:
-            versions.append(f"{name}={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{name}=?")
-    return "\n".join([_CACHE_FORMAT, sys.version, *versions]).encode() + b"\n" + code
+    return f"{_CACHE_FORMAT}\n{startup_cache.versions(_CACHE_DEPENDENCIES)}\n".encode() + code
 
 
 def _cache_file(*configs: _ConfigFile) -> Path | None:
@@ -1788,12 +1771,10 @@ def _cache_file(*configs: _ConfigFile) -> Path | None:
     fingerprint = _build_fingerprint()
     if fingerprint is None:
         return None
-    digest = hashlib.sha256(fingerprint)
+    parts = [fingerprint]
     for config in configs:
-        for part in (config.label, config.text, config.schema_name, config.schema_text):
-            data = part.encode("utf-8")
-            digest.update(len(data).to_bytes(8, "big") + data)
-    return cache_dir() / f"tagger-{digest.hexdigest()[:40]}.pickle"
+        parts += [config.label, config.text, config.schema_name, config.schema_text]
+    return startup_cache.entry_path("tagger", parts, ".pickle")
 
 
 @_gc_paused
@@ -1811,23 +1792,7 @@ def _load_cached(path: Path) -> Tagger | None:
 
 
 def _store_cached(path: Path, tagger: Tagger) -> None:
-    """Write ``tagger`` to ``path`` atomically (concurrent workers may race; the last rename wins, all equal), then
-    drop all but the newest cache files. Does nothing when the cache directory is not writable."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tagger-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(tagger, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        cached = sorted(path.parent.glob("tagger-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in cached[_CACHE_KEEP:]:
-            old.unlink(missing_ok=True)
-    except OSError as exc:
-        log.debug("tagger cache %s not written: %s", path, exc)
+    startup_cache.store(path, lambda handle: pickle.dump(tagger, handle, protocol=pickle.HIGHEST_PROTOCOL), keep=8)
 
 
 def tag_record(tagger: Tagger, record: Mapping[str, Any]) -> dict[str, Any]:
