@@ -8,7 +8,9 @@ import re
 import sys
 import unicodedata
 from datetime import UTC, datetime
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from transforms.model import ParsedItem, ParseError, Source
@@ -209,6 +211,32 @@ def test_record_validation_reports_the_failing_field() -> None:
     with pytest.raises(ParseError) as err:
         validate_record(record)
     assert err.value.reason == "schema" and "language" in err.value.message
+
+
+def test_language_model_is_decompressed_once_then_reloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from py3langid import modelio
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+    from transforms.normalize import _language_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    built = _language_model(MODEL_DIR / MODEL_FILE)
+    [entry] = (tmp_path / "wirewatch").glob("py3langid-*.npz")
+
+    def no_decompression(path: Path) -> None:
+        raise AssertionError("the model was decompressed again")
+
+    monkeypatch.setattr(modelio, "load_model", no_decompression)
+    cached = _language_model(MODEL_DIR / MODEL_FILE)
+    for a, b in zip(built, cached, strict=True):  # (table, priors, classes, transitions, rows, outputs)
+        assert type(a) is type(b) and getattr(a, "typecode", None) == getattr(b, "typecode", None)
+        assert (np.array_equal(a, b) and a.dtype == b.dtype) if isinstance(a, np.ndarray) else a == b
+
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    entry.write_bytes(b"not an npz")  # an unreadable entry is rebuilt
+    assert _language_model(MODEL_DIR / MODEL_FILE)[2] == built[2]
+    assert entry.stat().st_size > 1_000_000
 
 
 def test_invisible_character_class_matches_unicode_categories() -> None:

@@ -11,16 +11,21 @@ import hashlib
 import html
 import re
 import unicodedata
+import zipfile
+from array import array
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apache_beam as beam
 import lxml.etree
 import lxml.html
+import numpy as np
 from apache_beam.metrics import Metrics
 
+from transforms import cache as startup_cache
 from transforms.model import SCHEMA_VERSION, ParsedItem, ParseError, rfc3339, stable_id
 
 # Query parameters that only track the click, never select the content.
@@ -172,11 +177,49 @@ def content_hash(title: str | None, text: str | None) -> str | None:
     return hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()
 
 
+# py3langid's model is an LZMA-compressed npz: decompressing it took 280 of the ~370 ms every worker process spent
+# loading the model. The start-up cache (transforms/cache.py) keeps the decompressed arrays as a plain npz (68 MB,
+# no pickle), named by a hash of the model file and the versions of py3langid and numpy; loading it takes ~70 ms.
+_MODEL_CACHE_FORMAT = "py3langid-1"
+_MODEL_ARRAYS = ("ptc", "pc", "classes", "nextmove", "row", "output")
+
+
+def _language_model(path: Path) -> tuple[Any, ...]:
+    """py3langid's ``load_model(path)``: (nb_ptc, nb_pc, nb_classes, tk_nextmove, tk_row, tk_output), decompressed
+    once per machine."""
+    from py3langid.modelio import load_model
+
+    entry = startup_cache.entry_path(
+        "py3langid", (_MODEL_CACHE_FORMAT, startup_cache.versions(("py3langid", "numpy")), path.read_bytes()), ".npz")
+    try:
+        with np.load(entry, allow_pickle=False) as arrays:
+            ptc, pc, classes, nextmove, row, output = (arrays[name] for name in _MODEL_ARRAYS)
+            return (ptc, pc, classes.tolist(), _uint_array(nextmove), _uint_array(row), output.tolist())
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass  # no entry yet, or an unreadable one: decompress, and store it for the next process
+    model = load_model(path)
+    ptc, pc, classes, nextmove, row, output = model
+    arrays = {"ptc": ptc, "pc": pc, "classes": np.array(classes), "nextmove": np.asarray(nextmove),
+              "row": np.asarray(row), "output": np.array(output, dtype=np.int64)}
+    startup_cache.store(entry, lambda handle: np.savez(handle, **arrays), keep=2)
+    return model
+
+
+def _uint_array(values: np.ndarray) -> array:
+    """A numpy array of unsigned integers as the ``array.array`` py3langid walks (indexing it is faster)."""
+    out = array({2: "H", 4: "I", 8: "L"}[values.dtype.itemsize])
+    out.frombytes(values.tobytes())
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def _language_identifier() -> Any:
     from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
-    identifier = LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
+    # LanguageIdentifier.from_modelpath(path, norm_probs=True), with the model arrays from the start-up cache.
+    ptc, pc, classes, nextmove, row, output = _language_model(MODEL_DIR / MODEL_FILE)
+    identifier = LanguageIdentifier(np.asarray(ptc), np.asarray(pc), classes, nextmove, output, norm_probs=True,
+                                    tk_row=row)
     # Records carry ISO 639-1: drop the model's ISO 639-3-only languages (crh, yue, arz...), which
     # otherwise win on short mixed texts and would fail the schema.
     identifier.set_languages([code for code in identifier.nb_classes if len(code) == 2])
