@@ -159,6 +159,9 @@ def _route(element: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple]]:
             yield key, wire
 
 
+_BUNDLE_MEMO = 50_000  # members and links remembered per bundle: a runner may hand a worker a whole stage
+
+
 class _WalkKeyFn(beam.DoFn):
     """(key, members) -> (leader ref, link) on ``incoming`` and (item ref, None) for each verified copy.
 
@@ -188,6 +191,8 @@ class _WalkKeyFn(beam.DoFn):
         ref = (wire[0], wire[1] if not wire[0] else wire[2])
         member = self._members.get(ref)
         if member is None:
+            if len(self._members) >= _BUNDLE_MEMO:
+                self._members.clear()
             member = self._members[ref] = Member.from_wire(wire)
         return member
 
@@ -199,6 +204,8 @@ class _WalkKeyFn(beam.DoFn):
         for link in walk_key(members, self.config.max_leaders, self._verify):
             if (link.item, link.leader) in self._emitted:
                 continue
+            if len(self._emitted) >= _BUNDLE_MEMO:
+                self._emitted.clear()  # a repeated link costs a little more shuffle, never a wrong result
             self._emitted.add((link.item, link.leader))
             self.links.inc()
             yield beam.pvalue.TaggedOutput(self.INCOMING, (link.leader, link.to_wire()))
