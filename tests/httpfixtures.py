@@ -44,6 +44,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # before the status line, on top of the server's latency
     chunked: bool = False  # send without Content-Length, in chunks
+    trickle_s: float = 0.0  # send the body one byte at a time, this long apart (a server that never stalls)
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,17 @@ class FeedServer:
                 if not no_body:
                     self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
+                if reply.trickle_s and not no_body:
+                    sent = 0
+                    try:
+                        for byte in reply.body:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            sent += 1
+                            time.sleep(reply.trickle_s)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client gave up: what was sent is what it cost us
+                    return sent
                 if not no_body:
                     self.wfile.write(reply.body)
                     return len(reply.body)

@@ -553,3 +553,15 @@ def test_per_document_fetch_fn_feeds_beam_dead_letters(server: FeedServer) -> No
         rejects = bad | beam.Map(reject_from_dead_letter, "fetch", "run-1", "2024-10-01T00:00:00Z")
         assert_that(rejects | beam.Map(lambda r: (r["stage"], r["reason"], r["location"])),
                     equal_to([("fetch", "http_404", server.url("/missing"))]), label="Rejects")
+
+
+def test_a_trickling_server_is_cut_off_at_the_deadline(server: FeedServer) -> None:
+    """One byte every 50 ms never trips the read timeout; the total deadline still ends the fetch early."""
+    body = RSS + b" " * 400  # 20 s of trickle
+    server.script("/slow.xml", Reply(body=body, trickle_s=0.05))
+    policy = replace(FAST, deadline_s=1.0, max_attempts=1)
+    outcome = fetch(server.url("/slow.xml"), policy)
+    assert outcome.failure is not None and outcome.failure[1] == "deadline_exceeded"
+    server.settle()
+    (hit,) = server.hits_for("/slow.xml")
+    assert hit.body_bytes < len(body) // 2  # the client hung up long before the body was through

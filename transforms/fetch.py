@@ -521,7 +521,9 @@ def _read_body(response: requests.Response, url: str, policy: FetchPolicy, deadl
         raise ParseError("too_large", f"{url} declares {declared} bytes, more than {policy.max_bytes}")
     decoder = BodyDecoder(response.headers.get("Content-Encoding"), policy.max_decoded_bytes, url)
     wire = 0
-    for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
+    # read1 returns whatever one socket read brings (up to CHUNK_BYTES), so the deadline is checked after
+    # every read: a server trickling one byte a second is cut off at the deadline, not after 64 KiB of it.
+    while chunk := response.raw.read1(CHUNK_BYTES, decode_content=False):
         wire += len(chunk)
         tally.bytes += len(chunk)
         if wire > policy.max_bytes:

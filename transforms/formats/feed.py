@@ -21,6 +21,7 @@ import feedparser
 from transforms.encoding import charset_from_content_type, decode_document_detailed
 from transforms.formats.dispatch import month_number
 from transforms.model import ParsedItem, ParseError, Payload
+from transforms.safexml import check_no_entities
 
 # We hand feedparser UTF-8 bytes; saying so in the headers makes it trust that over the
 # document's own (now stale) XML declaration, as RFC 7303 has it.
@@ -162,6 +163,10 @@ def parse_feed(payload: Payload) -> list[ParsedItem]:
     """
     if not payload.content.strip():
         raise ParseError("empty", f"{payload.location} is empty")
+    # The wire parsers' policy, for feeds too: a DOCTYPE that declares entities (billion laughs, XXE,
+    # parameter entities) is refused before any parser sees it. A DOCTYPE that only names an external DTD
+    # (RSS 0.91's Netscape DTD) is accepted: no parser here ever loads it.
+    check_no_entities(payload.content, payload.location)
     decoded = decode_document_detailed(payload.content, charset_from_content_type(payload.content_type))
     # A stream, never a str or bytes: given those, feedparser tries them as a URL or a file name.
     # Its sanitizer only drops active content (script, style, on* attributes), whose text a later
