@@ -219,6 +219,9 @@ def reject_from_dead_letter(
     if isinstance(exc_type, type) and issubclass(exc_type, ParseError) and ": " in message:
         reason, message = message.split(": ", 1)
     else:
-        reason = getattr(exc_type, "__name__", "error")
-        message = f"{reason}: {message}"
+        # A reason is a documented code, never an exception's name: the name stays in the message.
+        from transforms.reasons import reason_for_exception
+
+        message = f"{getattr(exc_type, '__name__', 'error')}: {message}"
+        reason = reason_for_exception(exc_type)
     return reject_record(stage, reason, message, element, run_id, ingested_at)
