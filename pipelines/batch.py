@@ -59,7 +59,7 @@ from transforms.manifest import (
 from transforms.model import Source, reject_from_dead_letter, rfc3339, utc_now
 from transforms.normalize import NormalizeFn
 from transforms.parquet import WriteEventsParquet
-from transforms.parse import ParseFn
+from transforms.parse import ParseFn, partial_reject
 from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
 from transforms.state import RunLock, StateLockedError
 from transforms.tag import TagEventsFn
@@ -126,7 +126,13 @@ def build_pipeline(
         payloads = pipeline | "ReadArchive" >> ReadArchive(run.output, replay.from_date, replay.to_date, ids)
         fetch_summary = pipeline | "NoFetch" >> beam.Create([])
         document_sources = payloads | "DocumentSources" >> beam.Map(lambda p: p.source.id)
-    items = _guarded(payloads, "parse", "Parse", ParseFn(), run, rejects)
+    parsed = payloads | "Parse" >> beam.ParDo(ParseFn()).with_outputs(
+        ParseFn.PARTIAL, main="items").with_exception_handling()
+    rejects.append(parsed["bad"] | "ParseRejects" >> beam.Map(reject_from_dead_letter, "parse", run.run_id,
+                                                                run.started_at))
+    rejects.append(parsed[ParseFn.PARTIAL] | "PartialRejects" >> beam.Map(partial_reject, run.run_id,
+                                                                            run.started_at))
+    items = parsed["items"]
     records = _guarded(items, "normalize", "Normalize", NormalizeFn(run.run_id, ingested_at), run, rejects)
     embargo = records | "Embargo" >> HoldEmbargoed(run.state_dir, held_files, run.run_id, run.started_at)
     deduped = embargo["due"] | "DedupExact" >> DedupExact()

@@ -90,7 +90,7 @@ from transforms.model import (
     utc_now,
 )
 from transforms.normalize import NormalizeFn, canonical_url, normalize_item
-from transforms.parse import ParseFn
+from transforms.parse import ParseFn, partial_reject
 from transforms.schedule import (
     FAILED,
     NEW,
@@ -632,7 +632,13 @@ def build_pipeline(
             PollSourcesFn.REPORTS, PollSourcesFn.REJECTS, PollSourcesFn.POLLS, main="payloads")
     )
     rejects.append(polled[PollSourcesFn.REJECTS])
-    items = guarded(polled.payloads, "parse", "Parse", ParseFn())
+    parsed = polled.payloads | "Parse" >> beam.ParDo(ParseFn()).with_outputs(
+        ParseFn.PARTIAL, main="items").with_exception_handling(allow_unsafe_userstate_in_process=True)
+    rejects.append(parsed["bad"] | "ParseRejects" >> beam.ParDo(DeadLetterToRejectFn("parse", run.run_id)))
+    rejects.append(parsed[ParseFn.PARTIAL] | "PartialRejects" >> beam.Map(
+        lambda part, run_id, ts=beam.DoFn.TimestampParam: partial_reject(part, run_id, rfc3339(ingest_time(ts))),
+        run.run_id))
+    items = parsed["items"]
     records = guarded(items, "normalize", "Normalize", NormalizeAtIngestFn(run.run_id))
     due = records | "Embargo" >> HoldEmbargoedStream(run.run_id, run.state_dir)
     seeds = pipeline | "Seeds" >> SeedClaims(list(seed_files)) if seed_files else None

@@ -226,10 +226,19 @@ def test_feed_truncated_mid_item_keeps_what_it_can_and_says_so() -> None:
     assert "bozo_exception" in items[0].extra
 
 
-def test_cut_off_empty_entry_is_dropped() -> None:
+def test_cut_off_entry_is_salvaged_around_and_reported() -> None:
     content = b'<rss version="2.0"><channel><title>T</title><item><title>One</title></item><item><ti'
-    (item,) = parse_feed(Payload(Source("t", "mem://t"), "mem://t", content))
+    item, lost = parse_feed(Payload(Source("t", "mem://t"), "mem://t", content))
     assert (item.title, item.index, item.flags) == ("One", 0, ("bozo",))
+    assert lost.reason == "malformed" and "1 of 2 items lost, 1 salvaged" in lost.message
+
+
+def test_an_item_with_only_a_date_is_an_empty_item_reject() -> None:
+    content = (b'<rss version="2.0"><channel><title>T</title><item><title>One</title></item>'
+               b"<item><pubDate>Thu, 17 Oct 2024 10:00:00 +0000</pubDate></item></channel></rss>")
+    item, empty = parse_feed(Payload(Source("t", "mem://t"), "mem://t", content))
+    assert item.title == "One" and "bozo" not in item.flags
+    assert empty.reason == "empty_item" and "2024" in empty.excerpt
 
 
 def test_binary_junk_is_not_a_feed() -> None:

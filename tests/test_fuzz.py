@@ -13,17 +13,22 @@ from pathlib import Path
 import pytest
 
 from transforms.formats import parse_payload
-from transforms.model import ParseError, Payload, Source
+from transforms.model import ParsedItem, ParseError, PartialReject, Payload, Source
 
 FUZZ = Path(__file__).parent / "fixtures" / "fuzz"
 DATASET_DOC = Path(__file__).resolve().parents[1] / "docs" / "DATASET.md"
 
-# file -> (declared format, expected reason code or item count)
-CASES: dict[str, tuple[str, str | int]] = {
+# file -> (declared format, expected reason code, or (items salvaged, reason codes of the parts lost))
+CASES: dict[str, tuple[str, str | tuple[int, list[str]]]] = {
     "rss_billion_laughs.xml": ("rss", "unsafe_xml"),
     "atom_xxe_file.xml": ("auto", "unsafe_xml"),
     "rss_parameter_entities.xml": ("rss", "unsafe_xml"),
-    "rss091_netscape_dtd.xml": ("auto", 1),
+    "rss091_netscape_dtd.xml": ("auto", (1, [])),
+    "rss_truncated.xml": ("rss", (2, ["malformed"])),
+    "rss_unclosed_title.xml": ("auto", (2, ["malformed"])),
+    "ninjs_headline_number.json": ("ninjs", "bad_field"),
+    "ninjs_headline_nan.json": ("auto", "bad_field"),
+    "ninjs_wrong_types.json": ("ninjs", "bad_field"),
 }
 
 
@@ -36,14 +41,32 @@ def _parse(name: str, fmt: str) -> list:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fuzz_case(name: str) -> None:
     fmt, expected = CASES[name]
-    if isinstance(expected, int):
-        items = _parse(name, fmt)
-        assert len(items) == expected
+    if isinstance(expected, tuple):
+        out = _parse(name, fmt)
+        items = [o for o in out if isinstance(o, ParsedItem)]
+        lost = [o.reason for o in out if isinstance(o, PartialReject)]
+        assert (len(items), lost) == expected
         assert not any("&" in (item.title or "") for item in items)  # no unexpanded entity text
     else:
         with pytest.raises(ParseError) as caught:
             _parse(name, fmt)
         assert caught.value.reason == expected
+
+
+@pytest.mark.timeout(30)
+def test_json_nested_200000_deep_is_refused_before_parsing(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    payload = Payload(Source(id="fuzz", url=str(tmp_path), format="auto"), str(deep), deep.read_bytes())
+    with pytest.raises(ParseError) as caught:
+        parse_payload(payload)
+    assert caught.value.reason == "too_deep"
+
+
+def test_bad_field_names_the_field_and_the_type_found() -> None:
+    with pytest.raises(ParseError) as caught:
+        _parse("ninjs_headline_number.json", "ninjs")
+    assert "headline" in caught.value.message and "a number" in caught.value.message
 
 
 def test_every_fuzz_file_has_a_case() -> None:
@@ -53,4 +76,5 @@ def test_every_fuzz_file_has_a_case() -> None:
 def test_the_reason_codes_of_the_fuzz_corpus_are_documented() -> None:
     documented = set(re.findall(r"`([a-z][a-z0-9_]+)`", DATASET_DOC.read_text(encoding="utf-8")))
     reasons = {expected for _fmt, expected in CASES.values() if isinstance(expected, str)}
+    reasons |= {reason for _fmt, expected in CASES.values() if isinstance(expected, tuple) for reason in expected[1]}
     assert reasons <= documented, reasons - documented

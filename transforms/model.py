@@ -140,6 +140,19 @@ def stable_id(prefix: str, *parts: str | None) -> str:
     return f"{prefix}{digest[:24]}"
 
 
+@dataclass(frozen=True)
+class PartialReject:
+    """A part of a document that a parser could not turn into an item while it salvaged the rest: the parse
+    stage writes it as a reject (one read item), so nothing a document held disappears silently."""
+
+    source: Source
+    location: str
+    reason: str
+    message: str
+    excerpt: str | None = None
+    raw_ref: str | None = None
+
+
 def describe_input(value: Any) -> tuple[str | None, str | None]:
     """(location, inline excerpt) of whatever failed, without dumping megabytes into rejects."""
     if isinstance(value, Payload):
@@ -150,6 +163,8 @@ def describe_input(value: Any) -> tuple[str | None, str | None]:
         return value.location, excerpt[:REJECT_INPUT_LIMIT] or None
     if isinstance(value, Source):
         return value.url, None
+    if isinstance(value, PartialReject):
+        return value.location, (value.excerpt or "")[:REJECT_INPUT_LIMIT] or None
     if isinstance(value, DocumentRef):
         return value.location, None
     if isinstance(value, dict):
@@ -171,7 +186,7 @@ def source_of(value: Any) -> Source | None:
 
 def raw_ref_of(value: Any) -> str | None:
     """The raw-archive reference of a failed element, when it has one."""
-    if isinstance(value, Payload | ParsedItem):
+    if isinstance(value, Payload | ParsedItem | PartialReject):
         return value.raw_ref
     if isinstance(value, dict):
         return value.get("raw_ref")

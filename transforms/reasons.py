@@ -38,9 +38,11 @@ REJECT_REASONS: dict[str, str] = {
     "empty": "the document has no content",
     "unknown_format": "the source names a format wirewatch has no parser for",
     "unsafe_xml": "an XML DOCTYPE declares entities (entity expansion or XXE refused before parsing)",
-    "malformed": "a broken feed with no readable item",
+    "malformed": "a broken feed: no readable item, or items lost to the break (the others were salvaged)",
+    "empty_item": "a feed item with no title, link, id or text (e.g. only a date)",
     "malformed_xml": "XML that even the recovering parser cannot read",
     "malformed_json": "JSON that does not parse, or is not UTF-8",
+    "bad_field": "a field of a JSON format holds another type than its format defines (the error names both)",
     "not_a_feed": "XML or text that is not RSS, RDF or Atom",
     "no_items": "a valid feed or wire document with no items",
     "not_nitf": "a document given as NITF whose root is not nitf",
@@ -55,7 +57,7 @@ REJECT_REASONS: dict[str, str] = {
     # validate
     "schema": "the record does not validate against its JSON Schema (the error names the field)",
     # any stage
-    "too_deep": "input nested deeper than the parsers accept, or that exhausted the recursion limit",
+    "too_deep": "JSON nested deeper than 64 levels (checked before parsing), or input that exhausted recursion",
     "unexpected_error": "a failure wirewatch has no code for yet (a bug): the error names the exception",
 }
 

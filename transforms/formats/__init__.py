@@ -12,7 +12,7 @@ import importlib
 import re
 from collections.abc import Callable
 
-from transforms.model import ParsedItem, ParseError, Payload
+from transforms.model import ParsedItem, ParseError, PartialReject, Payload
 
 # format name -> "module:function" of its parser.
 PARSERS: dict[str, str] = {
@@ -89,8 +89,12 @@ def parser_for(fmt: str) -> Callable[[Payload], list[ParsedItem]]:
     return getattr(importlib.import_module(module_name), func)
 
 
-def parse_payload(payload: Payload) -> list[ParsedItem]:
-    """Parse a payload with the parser its source names, or the detected one for ``auto``."""
+def parse_payload(payload: Payload) -> list[ParsedItem | PartialReject]:
+    """Parse a payload with the parser its source names, or the detected one for ``auto``.
+
+    Besides the items, a parser may return ``PartialReject``s for parts of the document it could not read
+    while salvaging the rest; it raises ``ParseError`` when the document yields no item at all.
+    """
     if not payload.content.strip():
         raise ParseError("empty", f"{payload.location} is empty")
     fmt = payload.source.format

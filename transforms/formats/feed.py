@@ -20,7 +20,7 @@ import feedparser
 
 from transforms.encoding import charset_from_content_type, decode_document_detailed
 from transforms.formats.dispatch import month_number
-from transforms.model import ParsedItem, ParseError, Payload
+from transforms.model import ParsedItem, ParseError, PartialReject, Payload
 from transforms.safexml import check_no_entities
 
 # We hand feedparser UTF-8 bytes; saying so in the headers makes it trust that over the
@@ -154,7 +154,7 @@ def _is_empty(entry: Mapping[str, Any]) -> bool:
     return not any(_text(entry.get(k)) for k in ("title", "summary", "link", "id")) and _body(entry) is None
 
 
-def parse_feed(payload: Payload) -> list[ParsedItem]:
+def parse_feed(payload: Payload) -> list[ParsedItem | PartialReject]:
     """Every usable entry of an RSS/RDF/Atom payload; raises ``ParseError`` when there is none.
 
     A malformed document that still yields entries gives items flagged ``bozo`` (feedparser's
@@ -184,10 +184,11 @@ def parse_feed(payload: Payload) -> list[ParsedItem]:
         result.get("bozo_exception"), feedparser.CharacterEncodingOverride
     )
     # Indexes count every entry, so an item's index is its position in the document.
-    entries = [(i, dict(e)) for i, e in enumerate(result.get("entries") or ())]
-    entries = [(i, e) for i, e in entries if not _is_empty(e)]
+    parsed = [(i, dict(e)) for i, e in enumerate(result.get("entries") or ())]
+    entries = [(i, e) for i, e in parsed if not _is_empty(e)]
     if not entries:
         raise _no_entries(payload, version, bozo, result.get("bozo_exception"))
+    lost = _lost_parts(payload, decoded.text, parsed, bozo, result.get("bozo_exception"), len(entries))
 
     flags = tuple(
         flag
@@ -201,7 +202,35 @@ def parse_feed(payload: Payload) -> list[ParsedItem]:
         extra["feed_title"] = feed_title
     fmt = "atom" if version.startswith("atom") else "rss"
     feed_language = _text(feed.get("language"))
-    return [_item(payload, i, entry, fmt, feed_language, flags, extra) for i, entry in entries]
+    return [*(_item(payload, i, entry, fmt, feed_language, flags, extra) for i, entry in entries), *lost]
+
+
+_ITEM_TAG = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]")
+
+
+def _lost_parts(payload: Payload, text: str, parsed: list[tuple[int, dict]], bozo: bool,
+                exception: BaseException | None, salvaged: int) -> list[PartialReject]:
+    """Rejects for what a feed held but gave no item: empty entries (``empty_item``), and items lost to a
+    malformation (``malformed``: the document holds more item/entry tags than the parser returned)."""
+    empty = [(i, entry) for i, entry in parsed if _is_empty(entry)]
+    lost = [] if bozo else [  # in a broken document an empty entry is a cut-off item: counted below
+        PartialReject(payload.source, payload.location, "empty_item",
+                      f"{payload.location}: item {i} has no title, link, id or text", _entry_excerpt(entry))
+        for i, entry in empty]
+    tags = max(len(_ITEM_TAG.findall(text)), len(parsed))
+    if bozo and tags > salvaged:
+        where = ""
+        if exception is not None and hasattr(exception, "getLineNumber"):
+            where = f" at line {exception.getLineNumber()}, column {exception.getColumnNumber()}"
+        lost.append(PartialReject(
+            payload.source, payload.location, "malformed",
+            f"{payload.location}: document broken{where} ({exception}); {tags - salvaged} of {tags} items "
+            f"lost, {salvaged} salvaged", text[-4096:]))
+    return lost
+
+
+def _entry_excerpt(entry: Mapping[str, Any]) -> str:
+    return " | ".join(f"{k}={_text(entry.get(k))}" for k in ("published", "updated", "id") if entry.get(k)) or "{}"
 
 
 def _no_entries(payload: Payload, version: str, bozo: bool, exception: BaseException | None) -> ParseError:

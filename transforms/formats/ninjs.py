@@ -10,6 +10,7 @@ when nothing else is there. HTML and NITF bodies are reduced to paragraphs joine
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
@@ -28,7 +29,7 @@ from transforms.dateline import (
 )
 from transforms.formats.newsml_g2 import iptc_qcode, pub_status_of
 from transforms.formats.nitf import read_nitf
-from transforms.model import ParsedItem, ParseError, Payload
+from transforms.model import ParsedItem, ParseError, PartialReject, Payload
 from transforms.safexml import first, paragraphs, parse_xml_text, split_paragraphs
 
 FORMAT = "ninjs"
@@ -47,11 +48,46 @@ def _get(obj: Mapping[str, Any], *keys: str) -> Any:
     return None
 
 
-def _text(value: Any) -> str | None:
+def _text(value: Any, field: str = "field") -> str | None:
+    """A text field's value with its whitespace collapsed; a value of another JSON type is refused
+    (``bad_field``): ``headline: 42`` or ``NaN`` is a broken producer, not a headline."""
     if value is None:
         return None
-    text = " ".join(str(value).split())
+    if not isinstance(value, str):
+        raise ParseError("bad_field", f"{field}: expected a string, found {_json_type(value)}")
+    text = " ".join(value.split())
     return text or None
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    names = {int: "a number", float: "a number", dict: "an object", list: "an array"}
+    return names.get(type(value), type(value).__name__)
+
+
+# JSON nested deeper than this is refused before it is parsed (json.loads recurses once per level; 200,000
+# levels exhaust the interpreter's stack). Real ninjs nests a handful of levels.
+MAX_JSON_DEPTH = 64
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in a JSON text (strings skipped), without parsing it."""
+    depth = deepest = 0
+    for match in _STRUCTURE.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif token in "]}":
+            depth -= 1
+    return deepest
 
 
 def _int(value: Any) -> int | None:
@@ -94,8 +130,8 @@ def _headline(obj: Mapping[str, Any]) -> str | None:
         entries = [h for h in headlines if isinstance(h, dict) and _text(h.get("value"))]
         main = [h for h in entries if (h.get("role") or "main") == "main"] or entries
         if main:
-            return _text(main[0]["value"])
-    return _text(_get(obj, "headline", "title"))
+            return _text(main[0]["value"], "headlines[].value")
+    return _text(_get(obj, "headline", "title"), "headline")
 
 
 def _summary(obj: Mapping[str, Any]) -> str | None:
@@ -213,7 +249,8 @@ def _dateline_country(located: Dateline | None, places: list[tuple[str, str | No
 def ninjs_item(obj: Mapping[str, Any], payload: Payload, index: int, *, api_item: bool = False) -> ParsedItem:
     """One ParsedItem from one ninjs object; ParseError("no_text") for pictures and empty objects."""
     kind = str(obj.get("type") or "text").lower()
-    guid = _text(_get(obj, "uri", "guid", "id")) or _text((obj.get("altids") or {}).get("itemid"))
+    guid = (_text(_get(obj, "uri", "guid", "id"), "uri")
+            or _text((obj.get("altids") or {}).get("itemid"), "altids.itemid"))
     if kind in NON_TEXT_TYPES:
         raise ParseError("no_text", f"{payload.location}: ninjs {kind} item {guid} has no text")
     title = _headline(obj)
@@ -227,13 +264,13 @@ def ninjs_item(obj: Mapping[str, Any], payload: Payload, index: int, *, api_item
     content_created = _time(obj, "contentcreated", "contentCreated")
     published = first_created or version_created or content_created
     reference: date | None = published.value.date() if published else None
-    located = parse_dateline(_text(obj.get("located")), structured=True, reference=reference)
+    located = parse_dateline(_text(obj.get("located"), "located"), structured=True, reference=reference)
     body_dateline = find_dateline(body_paragraphs, reference=reference)
     dateline = located or body_dateline
     places = _place_countries(_get(obj, "places", "place"))
     subjects = _qcodes(_get(obj, "subjects", "subject"))
     keywords = [_text(obj.get("slugline")), *(_text(k) for k in obj.get("keywords") or [] if isinstance(k, str))]
-    byline = _text(_get(obj, "byline", "by")) or ", ".join(_names(obj.get("authors"))) or None
+    byline = _text(_get(obj, "byline", "by"), "byline") or ", ".join(_names(obj.get("authors"))) or None
     info_sources = _names(_get(obj, "infoSources", "infosource"))
     agency = pick_agency(
         _text(obj.get("provider")) if isinstance(obj.get("provider"), str) else None,
@@ -255,7 +292,7 @@ def ninjs_item(obj: Mapping[str, Any], payload: Payload, index: int, *, api_item
         # AP Media API items hold only metadata; the story is fetched from these links.
         extra["renditions"] = {k: v.get("href") for k, v in renditions.items() if isinstance(v, dict)}
     uri = _text(obj.get("uri"))
-    url = _text(_get(obj, "url", "link")) or (uri if uri and uri.startswith(("http://", "https://")) else None)
+    url = _text(_get(obj, "url", "link"), "url") or (uri if uri and uri.startswith(("http://", "https://")) else None)
     embargo = _time(obj, "embargoed", "embargoedUntil")
     return ParsedItem(
         source=payload.source,
@@ -269,7 +306,7 @@ def ninjs_item(obj: Mapping[str, Any], payload: Payload, index: int, *, api_item
         body="\n\n".join(body_paragraphs) or None,
         published_at=published.value if published else None,
         published_raw=published.raw if published else None,
-        language=_text(obj.get("language")),
+        language=_text(obj.get("language"), "language"),
         agency=agency,
         byline=byline,
         dateline_place=dateline.place if dateline else None,
@@ -311,27 +348,39 @@ def ninjs_objects(document: Any) -> Iterator[tuple[Mapping[str, Any], bool]]:
     yield document, False
 
 
-def parse_ninjs(payload: Payload) -> list[ParsedItem]:
+def parse_ninjs(payload: Payload) -> list[ParsedItem | PartialReject]:
     """Parse a ninjs document, list or page (see the module docstring) into its text items."""
     try:
-        document = json.loads(payload.content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = payload.content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ParseError("malformed_json", f"{payload.location}: {exc}") from exc
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ParseError("too_deep", f"{payload.location}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise ParseError("malformed_json", f"{payload.location}: {exc}") from exc
     items: list[ParsedItem] = []
     errors: list[ParseError] = []
     skipped = 0
+    broken: list[PartialReject] = []
     for obj, api_item in ninjs_objects(document):
         try:
             items.append(ninjs_item(obj, payload, len(items), api_item=api_item))
         except ParseError as exc:
+            if exc.reason == "bad_field":  # one producer's bug in one item: the others still count
+                errors.append(exc)
+                broken.append(PartialReject(payload.source, payload.location, exc.reason,
+                                            f"{payload.location}: {exc.message}", json.dumps(obj)[:4096]))
+                continue
             if exc.reason != "no_text":
                 raise
             skipped += str(obj.get("type") or "").lower() in NON_TEXT_TYPES
             errors.append(exc)
     if not items:
         if errors:
-            raise errors[0]
+            raise next((e for e in errors if e.reason == "bad_field"), errors[0])
         raise ParseError("no_text", f"{payload.location}: JSON document holds no ninjs item")
     if skipped:
         items = [i.replace(extra={**i.extra, "skipped_non_text": skipped}) for i in items]
-    return items
+    return [*items, *broken]
