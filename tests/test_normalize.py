@@ -176,11 +176,25 @@ def test_item_without_text_is_rejected() -> None:
     assert err.value.reason == "no_text"
 
 
-def test_future_dates_are_flagged_not_trusted_silently() -> None:
-    record = normalize_item(
-        item(title="From the future", published_at=datetime(2031, 1, 1, tzinfo=UTC)), "r", INGESTED
-    )
-    assert "future_date" in record["flags"]
+@pytest.mark.parametrize("published", [datetime(2031, 1, 1, tzinfo=UTC), datetime(1900, 1, 1, tzinfo=UTC),
+                                       datetime(1970, 1, 1, tzinfo=UTC)])
+def test_implausible_dates_are_flagged_replaced_by_the_fetch_time_and_kept(published: datetime) -> None:
+    record = normalize_item(item(title="When?", published_at=published, fetched_at="2024-10-17T09:00:00Z"), "r",
+                            INGESTED)
+    assert "implausible_date" in record["flags"]
+    assert (record["published_at"], record["published_at_source"]) == ("2024-10-17T09:00:00Z", "ingested")
+    assert record["published_at_original"] == published.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_plausible_date_is_kept_as_given() -> None:
+    record = normalize_item(item(title="Now", published_at=datetime(1995, 5, 1, tzinfo=UTC)), "r", INGESTED)
+    assert record["published_at"] == "1995-05-01T00:00:00Z" and record["published_at_original"] is None
+
+
+def test_oversized_fields_are_cut_and_flagged() -> None:
+    record = normalize_item(item(title="Kyiv " * 100_000, body="Text. " * 10), "r", INGESTED)
+    assert len(record["title"]) <= 1_000 and "truncated" in record["flags"]
+    assert record["body"] == ("Text. " * 10).strip()
 
 
 def test_dispatch_dateline_goes_to_hints_for_the_tagger() -> None:

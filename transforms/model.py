@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 # How much of a bad input a reject record keeps inline; the rest is pointed to by location.
 REJECT_INPUT_LIMIT = 4096

@@ -14,7 +14,7 @@ import unicodedata
 import zipfile
 from array import array
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -51,6 +51,11 @@ _THREE_WORD_CHARACTERS = re.compile(r"[^\W_](?:[\W_]*[^\W_]){2}")
 
 # A date more than this far past the ingestion time is a feed error, not news from the future.
 FUTURE_TOLERANCE = timedelta(days=1)
+# Before this, a feed's date is a default or a bug (1900-01-01, the Unix epoch), not news.
+EARLIEST_PLAUSIBLE = datetime(1990, 1, 1, tzinfo=UTC)
+# Text fields are cut to these many characters (flag "truncated"): a 1 MB title is a broken producer, and
+# one record must stay a small element between stages. The longest bodies in ../shared/corpus are ~60k.
+FIELD_LIMITS = {"title": 1_000, "summary": 20_000, "body": 200_000}
 # Below this detector confidence, a source's or document's language hint decides.
 LANGUAGE_CONFIDENCE = 0.90
 # Accuracy is flat beyond a few hundred characters, and the cost grows with the sample (py3langid walks its
@@ -302,9 +307,19 @@ def normalize_item(item: ParsedItem, run_id: str, ingested_at: datetime) -> dict
     story_digest = stable_id("", item.source.id, story_identity(item, url, digest))
 
     flags = list(item.flags)
+    texts = {"title": title, "summary": summary, "body": body}
+    for field, limit in FIELD_LIMITS.items():
+        if texts[field] and len(texts[field]) > limit:
+            texts[field] = texts[field][:limit].rstrip()
+            if "truncated" not in flags:
+                flags.append("truncated")
+    title, summary, body = texts["title"], texts["summary"], texts["body"]
     published = item.published_at
-    if published is not None and published > ingested_at + FUTURE_TOLERANCE:
-        flags.append("future_date")
+    original = None
+    if published is not None and not EARLIEST_PLAUSIBLE <= published <= ingested_at + FUTURE_TOLERANCE:
+        # Not trusted, not dropped: the record is dated by its fetch like an undated item, and keeps what it said.
+        flags.append("implausible_date")
+        original, published = rfc3339(published), None
     if published is None:
         # The fetch time, not the run's start, so a replay from the archive reproduces the record.
         fetched = datetime.fromisoformat(item.fetched_at.replace("Z", "+00:00")) if item.fetched_at else None
@@ -343,6 +358,7 @@ def normalize_item(item: ParsedItem, run_id: str, ingested_at: datetime) -> dict
         "flags": flags,
         "location": item.location,
         "raw_ref": item.raw_ref,
+        "published_at_original": original,
         "status": "withdrawn" if withdrawn else "usable",
         "version": item.version,
         "supersedes": None,
