@@ -32,6 +32,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipelines.preflight import OneLineParser, non_negative_seconds, positive_int, preflight
 from transforms.archive import ArchivePayloadFn, ReadArchive
 from transforms.cluster import (
     ClusterConfig,
@@ -211,7 +212,7 @@ def unknown_beam_args(args: list[str]) -> list[str]:
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m pipelines.batch",
         description="wirewatch batch ingest: feeds and wire dispatches -> validated event records.",
         epilog="Any standard Beam option is accepted too (--runner, --direct_running_mode, "
@@ -219,7 +220,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     )
     add_ingest_options(parser, output_help="output folder or gs:// prefix",
                        run_id_help="run id (default: UTC time + random suffix)")
-    parser.add_argument("--fetch-threads", "--fetch_threads", dest="fetch_threads", type=int,
+    parser.add_argument("--fetch-threads", "--fetch_threads", dest="fetch_threads",
+                        type=positive_int("--fetch-threads"),
                         default=FetchPolicy.max_workers,
                         help="HTTP requests in flight at once per worker (default %(default)s)")
     add_run_options(parser)
@@ -233,7 +235,8 @@ def add_ingest_options(parser: argparse.ArgumentParser, output_help: str, run_id
     parser.add_argument("--state", default=None, help="state folder or gs:// prefix (default: OUTPUT/_state)")
     parser.add_argument("--run-id", "--run_id", dest="run_id", help=run_id_help)
     parser.add_argument("--topics", default=None, help="topic taxonomy YAML (default: the bundled config/topics.yaml)")
-    parser.add_argument("--per-host-delay", "--per_host_delay", dest="per_host_delay", type=float,
+    parser.add_argument("--per-host-delay", "--per_host_delay", dest="per_host_delay",
+                        type=non_negative_seconds("--per-host-delay"),
                         default=FetchPolicy.per_host_delay_s,
                         help="seconds between two requests to one host (default %(default)s)")
 
@@ -246,6 +249,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait for another run's lock on the state folder (default: fail at once)")
     parser.add_argument("--lock-stale-after", "--lock_stale_after", dest="lock_stale_after", type=float,
                         default=6 * 3600, help="seconds after which a dead run's lock is taken over (default 6 h)")
+    parser.add_argument("--max-reject-ratio", "--max_reject_ratio", dest="max_reject_ratio", type=float,
+                        default=None, help="exit with status 4 when rejects / items read exceeds this (0-1); a run "
+                        "where nothing but rejects came out exits 4 whatever it is")
 
 
 def new_run_id(started: datetime) -> str:
@@ -259,6 +265,10 @@ def run(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown option(s) {' '.join(unknown)}; see --help for wirewatch and Beam options",
               file=sys.stderr)
+        return 2
+    problem = preflight(args, beam_args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         sources = load_sources(args.sources)
@@ -323,7 +333,27 @@ def execute(
     if not manifest["balanced"]:
         print("error: counts do not add up (items read != events + duplicates + rejects)", file=sys.stderr)
         return 1
+    failed = reject_failure(manifest["totals"], getattr(args, "max_reject_ratio", None))
+    if failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return 4
     return 0
+
+
+def reject_failure(totals: dict[str, int], max_ratio: float | None) -> str | None:
+    """Why a completed run counts as failed for a scheduler (exit 4), or None.
+
+    A run that read something and produced nothing but rejects failed (every source down, every file
+    broken); with ``--max-reject-ratio`` so does one whose share of rejects is above it.
+    """
+    read, rejects = totals.get("items_read", 0), totals.get("rejects", 0)
+    kept = totals.get("events", 0) + totals.get("duplicates", 0) + totals.get("held", 0)
+    if rejects and not kept:
+        return f"every one of the {read} items read was rejected (see the rejects dataset)"
+    if max_ratio is not None and read and rejects / read > max_ratio:
+        return (f"{rejects} of {read} items read were rejected ({rejects / read:.0%}), "
+                f"above --max-reject-ratio {max_ratio}")
+    return None
 
 
 def main() -> None:

@@ -62,6 +62,7 @@ from apache_beam.typehints import KV
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
 from pipelines.batch import add_ingest_options, new_run_id, unknown_beam_args
+from pipelines.preflight import OneLineParser, preflight
 from transforms.embargo import held_dir, is_embargoed, release
 from transforms.fetch import (
     FetchOutcome,
@@ -698,7 +699,7 @@ def build_pipeline(
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     """(wirewatch's own options, the rest for Beam)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m pipelines.streaming",
         description="wirewatch streaming ingest: poll feeds on adaptive schedules, write new stories per window.",
         epilog="Any standard Beam option is accepted too (--runner, --project, --region, --temp_location, "
@@ -800,6 +801,10 @@ def run(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown option(s) {' '.join(unknown)}; see --help for wirewatch and Beam options",
               file=sys.stderr)
+        return 2
+    problem = preflight(args, beam_args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         sources = load_sources(args.sources)

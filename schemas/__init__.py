@@ -6,6 +6,7 @@ checkout, an installed wheel, or a Dataflow worker built with ``--setup_file``.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 from importlib import resources
@@ -41,7 +42,18 @@ def error_path(error: jsonschema.ValidationError, root: str = "") -> str:
 
 def first_error(name: str, document: Any, root: str = "") -> str | None:
     """The clearest validation error of ``document`` against schema ``name``, or None."""
-    best = jsonschema.exceptions.best_match(validator(name).iter_errors(document))
+    errors = list(validator(name).iter_errors(document))
+    # An unknown key is usually a typo of a required one ("ur1:" for "url:"): name it, and what it may mean,
+    # rather than only the key that now looks missing.
+    for error in errors:
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = set(error.schema.get("properties") or {})
+            unknown = sorted(k for k in error.instance if k not in known)
+            if unknown:
+                guess = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+                hint = f" (did you mean {guess[0]!r}?)" if guess else f"; known keys: {', '.join(sorted(known))}"
+                return f"{error_path(error, root)}: unknown key {unknown[0]!r}{hint}"
+    best = jsonschema.exceptions.best_match(errors)
     if best is None:
         return None
     return f"{error_path(best, root)}: {best.message}"

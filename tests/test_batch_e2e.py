@@ -184,3 +184,38 @@ def test_unknown_option_is_refused(tmp_path: Path) -> None:
     result = run_cli("--sources", "config/sources.yaml", "--output", str(tmp_path / "o"), "--runnr", "DirectRunner")
     assert result.returncode == 2
     assert "--runnr" in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--runner", "NoSuchRunner"], "--runner NoSuchRunner: Unexpected pipeline runner"),
+    (["--per-host-delay", "-1"], "--per-host-delay must be 0 or more seconds"),
+    (["--fetch-threads", "0"], "--fetch-threads must be at least 1"),
+    (["--output", "{file}/out"], "is a file, not a folder"),
+])
+def test_user_mistakes_are_one_line_and_status_2(tmp_path: Path, args: list[str], expected: str) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    argv = ["--sources", str(REPO / "config" / "sources.yaml"), "--output", str(tmp_path / "out")]
+    argv += [a.replace("{file}", str(afile)) for a in args]
+    result = run_cli(*argv)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "WARNING" not in line]
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+
+
+def test_a_run_where_everything_was_rejected_exits_4(tmp_path: Path) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(f"sources:\n  - id: broken\n    url: {FIXTURES / 'bad' / 'empty.xml'}\n"
+                       "  - id: missing\n    url: does/not/exist.xml\n", encoding="utf-8")
+    result = run_cli("--sources", str(sources), "--output", str(tmp_path / "out"))
+    assert result.returncode == 4, result.stderr[-2000:]
+    assert "every one of the 2 items read was rejected" in result.stderr
+    assert (tmp_path / "out" / "runs").is_dir()  # the run itself completed and committed its rejects
+
+
+def test_max_reject_ratio(tmp_path: Path) -> None:
+    from pipelines.batch import reject_failure
+
+    totals = {"items_read": 10, "events": 7, "duplicates": 0, "rejects": 3, "held": 0}
+    assert reject_failure(totals, None) is None and reject_failure(totals, 0.5) is None
+    assert "30%" in reject_failure(totals, 0.2)

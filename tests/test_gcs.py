@@ -111,3 +111,11 @@ def test_split_and_plugin_args(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(gcs.EMULATOR_ENV, raising=False)
     assert gcs.beam_args_for_gcs(["--runner=DirectRunner"]) == ["--runner=DirectRunner"]
     assert gcs.use_emulator_credentials() is False
+
+
+def test_a_missing_bucket_is_one_line_before_any_work(gcs_prefix: str) -> None:
+    from pipelines.preflight import check_bucket
+
+    assert check_bucket("--output", gcs_prefix) is None
+    problem = check_bucket("--output", "gs://no-such-bucket-wirewatch/out")
+    assert problem == "--output gs://no-such-bucket-wirewatch/out: bucket 'no-such-bucket-wirewatch' does not exist"

@@ -39,11 +39,11 @@ def test_relative_paths_resolve_against_the_sources_file(tmp_path: Path) -> None
     [
         ("sources:\n  - id: Bad_Id\n    url: x.xml\n", "sources[0].id: 'Bad_Id' does not match"),
         ("sources:\n  - id: a\n", "sources[0]: 'url' is a required property"),
-        ("sources:\n  - id: a\n    url: x\n    colour: red\n",
-         "sources[0]: Additional properties are not allowed ('colour'"),
+        ("sources:\n  - id: a\n    url: x\n    colour: red\n", "sources[0]: unknown key 'colour'; known keys: agency"),
+        ("sources:\n  - id: a\n    ur1: x.xml\n", "sources[0]: unknown key 'ur1' (did you mean 'url'?)"),
         ("sources:\n  - id: a\n    url: x\n    format: pdf\n", "sources[0].format: 'pdf' is not one of"),
         ("sources:\n  - id: a\n    url: x\n  - id: a\n    url: y\n", "sources[1].id: duplicate id 'a'"),
-        ("feeds: []\n", "'sources' is a required property"),
+        ("feeds: []\n", "(top level): unknown key 'feeds'; known keys: sources"),
         ("sources: [\n", "not valid YAML (line"),
     ],
 )
