@@ -28,6 +28,7 @@ class ClusterConfig:
     ttl_days: float = 7.0  # index entries first seen longer ago than this no longer match and are dropped
     max_evidence: int = 40  # evidence keys kept per item (a consistent sample, see evidence_slots)
     max_leaders: int = 4  # stories per candidate key an item is compared with (bounds verification per item)
+    max_keys_per_member: int = 6  # shared keys an item is walked in: the largest ones (see leaders.routed_keys)
 
     def __post_init__(self) -> None:
         if self.num_perm % self.bands:

@@ -22,6 +22,7 @@ resembles both (A~B and B~C without A~C).
 from __future__ import annotations
 
 import functools
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -147,6 +148,19 @@ def walk_key(members: Iterable[Member], max_leaders: int, verify: Verify) -> Ite
             leaders.append(member)
 
 
+def routed_keys(shared: Iterable[tuple[str, int]], limit: int) -> list[str]:
+    """Which of a member's shared keys (key, members sharing it) it is walked in: the ``limit`` largest.
+
+    A story's copies meet its first member in most of their keys, and the largest keys are the ones the
+    most copies share, so the few largest are enough (measured on bench/scale_corpus.py's republished day,
+    10,000 items: recall 0.9995 with all keys and with 4 or 6; 0 false merges on the template day), while
+    walking a copy in all of its ~30 shared keys made a 100,000-item day shuffle 3 GB of fingerprints.
+    Ties go by a hash of the key, so every worker picks the same keys.
+    """
+    ranked = sorted(shared, key=lambda pair: (-pair[1], zlib.crc32(pair[0].encode("utf-8"))))
+    return [key for key, _size in ranked[:limit]]
+
+
 def cached_verify(config: ClusterConfig, cache: dict[tuple[str, str], Verdict], limit: int = 200_000) -> Verify:
     """``same_story`` with a memo by member refs: two copies of one story share up to 43 keys and are
     verified once per worker, not once per key."""
@@ -222,9 +236,14 @@ def assign_stories(members: Iterable[Member], config: ClusterConfig, verify: Ver
     for member in members:
         for key in member.fingerprint.keys:
             groups.setdefault(key, []).append(member)
+    routed: dict[str, list[Member]] = {}
+    for member in members:
+        shared = [(key, len(groups[key])) for key in member.fingerprint.keys if len(groups[key]) > 1]
+        for key in routed_keys(shared, config.max_keys_per_member):
+            routed.setdefault(key, []).append(member)
     incoming: dict[str, list[Link]] = {}
     has_links: set[str] = set()
-    for group in groups.values():
+    for group in routed.values():
         if len(group) > 1:
             for link in walk_key(group, config.max_leaders, verify):
                 incoming.setdefault(link.leader, []).append(link)

@@ -8,7 +8,8 @@ templated lead's leaders) to a place, and none of which carries a record before 
 2. ``SharedKeys``: refs gathered per candidate key by a combine over 4,096 key buckets (pre-combined on
    each worker); only keys shared by two or more members go on, so the fingerprints of singleton keys
    (most keys of a distinct story) are never shuffled.
-3. ``RouteMembers``: each member's fingerprint (a plain tuple, ~1 KB) joined with its shared keys.
+3. ``RouteMembers``: each member's fingerprint (a plain tuple, ~1 KB) joined with its shared keys, and sent
+   to the ``max_keys_per_member`` largest of them only (``leaders.routed_keys``).
 4. ``WalkKeys``: each shared key's members walked in publication order against its leaders
    (``leaders.walk_key``: at most ``max_leaders`` verifications per member and key) -> small links.
 5. ``Candidates`` then ``Split``: links grouped by leader (is the leader a root?) and then joined with
@@ -39,6 +40,7 @@ from transforms.cluster.leaders import (
     candidates_of_leader,
     choose_story,
     near_duplicate_record,
+    routed_keys,
     walk_key,
 )
 
@@ -142,20 +144,20 @@ class _SharedKeysFn(beam.DoFn):
         self.shared = Metrics.counter(self.__class__, "shared_keys")
         self.sizes = Metrics.distribution(self.__class__, "shared_key_members")
 
-    def process(self, element: tuple[int, list[tuple[str, list[str]]]]) -> Iterator[tuple[str, str]]:
+    def process(self, element: tuple[int, list[tuple[str, list[str]]]]) -> Iterator[tuple[str, tuple[str, int]]]:
         _bucket, shared = element
         for key, refs in shared:
             self.shared.inc()
             self.sizes.update(len(refs))
             for ref in refs:
-                yield ref, key
+                yield ref, (key, len(refs))
 
 
-def _route(element: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple]]:
-    """(ref, {member, keys}) -> (key, member) for each shared key of the member."""
+def _route(element: tuple[str, dict[str, list]], limit: int) -> Iterator[tuple[str, tuple]]:
+    """(ref, {member, (key, size)}) -> (key, member) for the ``limit`` largest shared keys of the member."""
     _ref, grouped = element
     for wire in grouped["member"][:1]:
-        for key in grouped["keys"]:
+        for key in routed_keys(grouped["keys"], limit):
             yield key, wire
 
 
@@ -296,7 +298,7 @@ class ClusterStories(beam.PTransform):
         walked = (
             {"member": members | "AllMembers" >> beam.Flatten(), "keys": shared}
             | "RouteMembers" >> beam.CoGroupByKey()
-            | "ToKeys" >> beam.FlatMap(_route)
+            | "ToKeys" >> beam.FlatMap(_route, config.max_keys_per_member)
             | "GroupMembersByKey" >> beam.GroupByKey()
             | "WalkKeys" >> beam.ParDo(_WalkKeyFn(config)).with_outputs(_WalkKeyFn.INCOMING, main="outgoing")
         )
