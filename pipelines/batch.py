@@ -62,7 +62,7 @@ from transforms.normalize import NormalizeFn
 from transforms.parquet import WriteEventsParquet
 from transforms.parse import ParseFn, partial_reject
 from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
-from transforms.state import RunLock, StateLockedError
+from transforms.state import RunLock, StateLockedError, release_lock
 from transforms.tag import TagEventsFn
 from transforms.validate import ValidateFn
 from transforms.write import PublishRun, WriteDataset, read_text, remove_stale_staging, staging_dir, write_jsonl
@@ -92,6 +92,7 @@ def build_pipeline(
     fetch_policy: FetchPolicy | None = None,
     replay: Replay | None = None,
     cluster_config: ClusterConfig | None = None,
+    lock_token: str | None = None,
 ) -> dict[str, beam.PCollection]:
     """Add the batch graph to ``pipeline``; return its datasets and the manifest path, for tests.
 
@@ -99,7 +100,9 @@ def build_pipeline(
     released or held again, and deleted once this run's manifest is written. Fetch state
     (validators, body hashes) is likewise committed only after the manifest. With ``replay``,
     payloads come from the raw archive and nothing is fetched or archived, and stories are
-    clustered within the replayed set only (the story index is neither read nor moved on).
+    clustered within the replayed set only (the story index is neither read nor moved on). With
+    ``lock_token``, the job's last step releases the state folder's run lock (``state.release_lock``)
+    once the manifest and every state commit are written: the lock lives as long as the job.
     """
     cluster_config = cluster_config or load_cluster_config()
     ingested_at = datetime.fromisoformat(run.started_at.replace("Z", "+00:00"))
@@ -177,13 +180,19 @@ def build_pipeline(
     ) | "WriteManifest" >> WriteManifest(run)
     # State moves on only once the manifest (and so every output) is written: a run that dies
     # earlier re-fetches and re-releases the same items next time, with the same ids.
-    manifest | "DeleteReleasedHeld" >> beam.FlatMap(delete_files, held_files)
+    finished = [manifest | "DeleteReleasedHeld" >> beam.FlatMap(delete_files, held_files)]
     if fetched is not None:
-        fetched["reports"] | "CommitFetchState" >> CommitFetchState(fetch_state_dir, after=manifest)
+        finished.append(fetched["reports"] | "CommitFetchState" >> CommitFetchState(fetch_state_dir, after=manifest))
     if index_dir is not None:
-        clustered["index_updates"] | "CommitStoryIndex" >> CommitStoryIndex(
+        finished.append(clustered["index_updates"] | "CommitStoryIndex" >> CommitStoryIndex(
             index_dir, run.run_id, ingested_at, cluster_config.ttl_days, after=manifest
-        )
+        ))
+    if lock_token:
+        done = [beam.pvalue.AsSingleton(p | f"Done{i}" >> beam.combiners.Count.Globally())
+                for i, p in enumerate([manifest, *finished])]
+        _ = (pipeline | "AfterCommits" >> beam.Create([None])
+             | "ReleaseRunLock" >> beam.Map(lambda _, state, token, *_done: release_lock(state, token),
+                                            run.state_dir, lock_token, *done))
     return {"events": events, "duplicates": duplicates, "rejects": all_rejects, "manifest": manifest}
 
 
@@ -319,8 +328,10 @@ def execute(
             with beam.Pipeline(options=options) as pipeline:
                 build_pipeline(
                     pipeline, sources, run_info, args.topics, list_held_files(run_info.state_dir), policy, replay,
-                    cluster_config,
+                    cluster_config, lock_token=lock.owner.token if lock.owner else None,
                 )
+            if options.view_as(StandardOptions).no_wait_until_finish:
+                lock.hand_over()  # the job releases it in its last step, whenever that is
     except StateLockedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3

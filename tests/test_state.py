@@ -247,3 +247,32 @@ def test_lock_of_a_dead_process_on_this_host_is_taken_over_at_once(tmp_path: Pat
     lock = RunLock(str(tmp_path), "next-run")
     with lock:
         assert lock.took_over is not None and lock.took_over.run_id == "victim"
+
+
+def test_the_run_lock_lives_as_long_as_a_submitted_job(tmp_path: Path) -> None:
+    """A launcher that submits and returns (a Flex Template) hands the lock to the job: a second launch while
+    the job runs is refused, and the job's own last step releases the lock after its manifest."""
+    from pipelines import batch
+    from tests.httpfixtures import FeedServer, Reply
+    from tests.submit_runner import SubmitAndReturnRunner
+
+    rss = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><item><title>Kyiv</title>"
+           b"<link>https://example.org/1</link><description>Ukraine said drones hit Kyiv.</description>"
+           b"</item></channel></rss>")
+    with FeedServer() as server:
+        server.script("/slow.xml", Reply(200, rss, delay_s=4.0))
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(f"sources:\n  - id: slow\n    url: {server.url('/slow.xml')}\n", encoding="utf-8")
+        out = tmp_path / "out"
+        common = ["--sources", str(sources), "--output", str(out)]
+        submitted = batch.run([*common, "--run-id", "first", "--runner",
+                               "tests.submit_runner.SubmitAndReturnRunner", "--no_wait_until_finish"])
+        assert submitted == 0
+        lock = out / "_state" / state.LOCK_NAME
+        assert lock.exists() and json.loads(lock.read_text())["pid"] == 0  # held by the job, not a process
+        assert batch.run([*common, "--run-id", "second"]) == 3  # the job still runs: refused, nothing deleted
+        assert not (out / "runs" / "first.json").exists()
+        for job in SubmitAndReturnRunner.jobs:
+            job.join(120)
+        assert (out / "runs" / "first.json").exists() and not lock.exists()
+        assert batch.run([*common, "--run-id", "third"]) == 0

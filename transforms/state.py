@@ -406,8 +406,34 @@ class RunLock:
             self._backend.delete_if(version)
         self.owner = None
 
+    def hand_over(self) -> None:
+        """Leave the lock to the job this launcher submitted and does not wait for (a Dataflow Flex Template
+        launch): the owner becomes the job (no host, no pid, so no launcher can declare it dead), the
+        token stays, and ``release_lock`` in the job's own last step deletes it. This object no longer
+        releases it. Nothing happens when the job already finished and released it."""
+        if self.owner is None:
+            return
+        text, version = self._backend.read()
+        current = self._parse(text) if text else None
+        if current is not None and current.token == self.owner.token:
+            job = replace(self.owner, host=f"job:{self.run_id}", pid=0)
+            self._backend.replace_if(version, job.to_json())
+        self.owner = None
+
     def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc_info: Any) -> None:
         self.release()
+
+
+def release_lock(state_dir: str, token: str, gcs_client: Any = None) -> bool:
+    """Delete the state folder's lock if it still carries ``token`` (the job's last step calls this, so the
+    lock lives as long as the job on every runner); True when it did."""
+    path = join(state_dir, LOCK_NAME)
+    backend = _GcsBackend(path, gcs_client) if is_gcs(path) else _LocalBackend(path)
+    text, version = backend.read()
+    current = RunLock._parse(text) if text else None
+    if current is None or current.token != token:
+        return False
+    return backend.delete_if(version)
