@@ -254,13 +254,20 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options every job that writes an output shares: near-dup settings and the run lock."""
     parser.add_argument("--dedup-config", "--dedup_config", dest="dedup_config", default=None,
                         help="near-duplicate settings YAML (default: the bundled config/dedup.yaml)")
-    parser.add_argument("--lock-wait", "--lock_wait", dest="lock_wait", type=float, default=0.0,
-                        help="seconds to wait for another run's lock on the state folder (default: fail at once)")
-    parser.add_argument("--lock-stale-after", "--lock_stale_after", dest="lock_stale_after", type=float,
-                        default=6 * 3600, help="seconds after which a dead run's lock is taken over (default 6 h)")
+    add_lock_options(parser)
     parser.add_argument("--max-reject-ratio", "--max_reject_ratio", dest="max_reject_ratio", type=float,
                         default=None, help="exit with status 4 when rejects / items read exceeds this (0-1); a run "
                         "where nothing but rejects came out exits 4 whatever it is")
+
+
+def add_lock_options(parser: argparse.ArgumentParser) -> None:
+    """The run lock's options, shared by the batch and streaming jobs (one lock per state folder)."""
+    parser.add_argument("--lock-wait", "--lock_wait", dest="lock_wait", type=non_negative_seconds("--lock-wait"),
+                        default=0.0, help="seconds to wait for another run's lock on the state folder "
+                        "(default: fail at once)")
+    parser.add_argument("--lock-stale-after", "--lock_stale_after", dest="lock_stale_after",
+                        type=non_negative_seconds("--lock-stale-after"), default=6 * 3600,
+                        help="seconds after which a dead run's lock is taken over (default 6 h)")
 
 
 def new_run_id(started: datetime) -> str:

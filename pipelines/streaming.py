@@ -61,7 +61,7 @@ from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 from apache_beam.typehints import KV
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
-from pipelines.batch import add_ingest_options, new_run_id, unknown_beam_args
+from pipelines.batch import add_ingest_options, add_lock_options, new_run_id, unknown_beam_args
 from pipelines.preflight import OneLineParser, preflight
 from transforms.embargo import held_dir, is_embargoed, release
 from transforms.fetch import (
@@ -111,6 +111,7 @@ from transforms.schedule import (
     remember_items,
 )
 from transforms.sources import SourcesError, expand_location, load_sources
+from transforms.state import RunLock, StateLockedError
 from transforms.stream_dedup import (
     DAY_S,
     DEFAULT_TTL_S,
@@ -727,6 +728,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
                         help="near-duplicate dedup by LSH band keys (auto: when transforms.cluster is installed)")
     parser.add_argument("--no-seed", "--no_seed", dest="seed", action="store_false",
                         help="do not seed dedup state from the datasets already under OUTPUT")
+    add_lock_options(parser)
     return parser.parse_known_args(argv)
 
 
@@ -826,13 +828,29 @@ def run(argv: list[str] | None = None) -> int:
     seed_files = list_seed_files(output, started, config.dedup_ttl_s) if config.seed else []
     options = PipelineOptions(beam_args)
     options.view_as(StandardOptions).streaming = True
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, sources, run_info, config, seed_files=seed_files)
-    result = pipeline.run()
-    if options.view_as(StandardOptions).no_wait_until_finish:
-        print(f"wirewatch streaming run {run_info.run_id} submitted; windows go to {output}")
-        return 0
-    result.wait_until_finish()
+    # The batch job's lock on the same state folder: a batch run and a streaming run never write one output.
+    lock = RunLock(run_info.state_dir, run_info.run_id, stale_after_s=args.lock_stale_after, wait_s=args.lock_wait)
+    try:
+        lock.acquire()
+    except StateLockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    try:
+        pipeline = beam.Pipeline(options=options)
+        build_pipeline(pipeline, sources, run_info, config, seed_files=seed_files)
+        result = pipeline.run()
+        if options.view_as(StandardOptions).no_wait_until_finish:
+            lock.hand_over()  # held for the job; it goes stale after --lock-stale-after unless released
+            print(f"wirewatch streaming run {run_info.run_id} submitted; windows go to {output}")
+            return 0
+        try:
+            result.wait_until_finish()
+        except KeyboardInterrupt:
+            print(f"interrupted: run {run_info.run_id} stopped; windows committed so far are under {output}",
+                  file=sys.stderr)
+            return 130
+    finally:
+        lock.release()
     remove_empty_staging(output, run_info.run_id)
     print(format_summary(run_info.run_id, output, read_window_manifests(output, run_info.run_id)))
     return 0

@@ -327,3 +327,15 @@ def test_flex_template_parameters_are_options_of_the_streaming_job() -> None:
     args, beam_args = parse_args(argv)
     assert beam_args == []  # every parameter is one of the job's own options
     assert config_from_args(args).window_s == 5
+
+
+def test_streaming_takes_the_state_folders_run_lock(tmp_path) -> None:
+    """A batch run holds the lock: the streaming job on the same output refuses to start (status 3)."""
+    from pipelines import streaming
+    from transforms.state import RunLock
+
+    out = tmp_path / "out"
+    with RunLock(str(out / "_state"), "batch-run"):
+        status = streaming.run(["--sources", str(REPO / "config" / "sources.yaml"), "--output", str(out),
+                                "--duration", "1"])
+    assert status == 3
