@@ -26,6 +26,8 @@ CASES: dict[str, tuple[str, str | tuple[int, list[str]]]] = {
     "rss091_netscape_dtd.xml": ("auto", (1, [])),
     "rss_truncated.xml": ("rss", (2, ["malformed"])),
     "rss_unclosed_title.xml": ("auto", (2, ["malformed"])),
+    "rss_utf8_with_cp1251_item.xml": ("rss", (3, [])),
+    "rss_utf8_with_latin1_item.xml": ("auto", (3, [])),
     "ninjs_headline_number.json": ("ninjs", "bad_field"),
     "ninjs_headline_nan.json": ("auto", "bad_field"),
     "ninjs_wrong_types.json": ("ninjs", "bad_field"),
@@ -67,6 +69,19 @@ def test_bad_field_names_the_field_and_the_type_found() -> None:
     with pytest.raises(ParseError) as caught:
         _parse("ninjs_headline_number.json", "ninjs")
     assert "headline" in caught.value.message and "a number" in caught.value.message
+
+
+@pytest.mark.parametrize(("name", "titles"), [
+    ("rss_utf8_with_cp1251_item.xml",
+     ["Київ заявив про нову атаку", "Москва опровергла сообщения", "서울, 북한 미사일 발사 감지"]),
+    ("rss_utf8_with_latin1_item.xml",
+     ["Пхеньян отправил войска", "Les troupes nord-coréennes déployées à Koursk", "Kyiv says talks resume"]),
+])
+def test_a_document_that_mixes_encodings_is_decoded_item_by_item(name: str, titles: list[str]) -> None:
+    """One item in a legacy code page must not turn every item into mojibake, nor be "repaired" into it."""
+    items = _parse(name, "rss")
+    assert [item.title for item in items] == titles
+    assert not any("mojibake_repaired" in item.flags for item in items)
 
 
 def test_every_fuzz_file_has_a_case() -> None:

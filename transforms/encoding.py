@@ -34,6 +34,11 @@ _UTF16_NO_BOM: tuple[tuple[bytes, str], ...] = ((b"<\x00?\x00", "utf-16-le"), (b
 # Hand-written: the stdlib has no public helper that reads the XML declaration from bytes.
 _XML_DECL_ENCODING = re.compile(rb"""\A\s*<\?xml\s[^>]{0,200}?encoding\s*=\s*["']([A-Za-z][\w.:-]{0,40})["']""")
 
+_MULTIBYTE_LEGACY = frozenset(
+    {"cp949", "euc_kr", "johab", "iso2022_kr", "euc_jp", "shift_jis", "cp932", "iso2022_jp", "gb2312", "gbk",
+     "gb18030", "big5", "big5hkscs", "hz"}
+)
+
 _UNICODE_CODECS = frozenset(
     {"utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"}
 )
@@ -88,7 +93,7 @@ class DecodedDocument:
 
     text: str
     encoding: str  # Python codec name, e.g. "utf-8", "cp1251", "koi8-r", "cp949"
-    source: str  # bom | http | xml | utf-8 | detected | undetected
+    source: str  # bom | http | xml | utf-8 | mixed (UTF-8 with legacy runs) | detected | undetected
     repaired: bool = False  # double-encoded UTF-8 was repaired with ftfy
     lossy: bool = False  # some bytes fitted no encoding and became U+FFFD
 
@@ -184,6 +189,12 @@ def _decode(content: bytes, http_charset: str | None) -> DecodedDocument:
     # since chardet looks at the first 200 KB only and the superset also covers the rest.
     guess = chardet.detect(content, prefer_superset=True, compat_names=False)
     codec = codec_name(guess.get("encoding"))
+    if codec not in _MULTIBYTE_LEGACY:
+        # CJK double-byte text holds accidental valid UTF-8 pairs; a single-byte guess does not explain
+        # a document that is mostly valid UTF-8.
+        mixed = _decode_mixed(content)
+        if mixed is not None:
+            return mixed
     if codec is not None:
         text = _strict(content, codec)
         if text is not None:
@@ -193,11 +204,51 @@ def _decode(content: bytes, http_charset: str | None) -> DecodedDocument:
     return DecodedDocument(content.decode("utf-8", errors="replace"), "utf-8", "undetected", lossy=True)
 
 
+_SURROGATES = re.compile("[\udc80-\udcff]+")
+# Valid multi-byte UTF-8 almost never happens by chance in legacy text (a cp1251 or cp1252 letter pair
+# seldom forms a lead byte plus continuation bytes), so a few sequences of it, and a fair share of the
+# non-ASCII bytes, say the document is UTF-8 with some foreign runs.
+_MIXED_MIN_VALID_BYTES = 8
+_MIXED_MIN_VALID_SHARE = 0.2
+
+
+def _decode_mixed(content: bytes) -> DecodedDocument | None:
+    """A UTF-8 document with some items in a legacy code page (one aggregator's cp1251 item in a UTF-8
+    feed): the valid UTF-8 is decoded as UTF-8 and only the invalid runs by the code page detected on
+    them, so one bad item cannot turn every item into mojibake. None when the bytes are not mostly
+    UTF-8 (then the whole document is legacy text and detection over all of it is right)."""
+    text = content.decode("utf-8", errors="surrogateescape")
+    matches = list(_SURROGATES.finditer(text))
+    bad_runs = [m.group() for m in matches]
+    bad = sum(len(run) for run in bad_runs)
+    non_ascii = sum(1 for byte in content if byte >= 0x80)
+    valid = non_ascii - bad
+    if not bad_runs or valid < _MIXED_MIN_VALID_BYTES or valid < _MIXED_MIN_VALID_SHARE * non_ascii:
+        return None  # not enough valid multi-byte UTF-8 to trust
+    # The invalid runs with their ASCII surroundings: "é" alone says little, "coréennes déployées" says cp1252.
+    invalid = b" ".join(
+        "".join(c for c in text[max(0, m.start() - 40):m.end() + 40] if c < "\x80" or "\udc80" <= c <= "\udcff")
+        .encode("utf-8", errors="surrogateescape") for m in matches)
+    codec = codec_name(chardet.detect(invalid, prefer_superset=True, compat_names=False).get("encoding"))
+    codec = codec if codec and codec not in _UNICODE_CODECS else "cp1252"
+    fixed = _SURROGATES.sub(lambda m: m.group().encode("utf-8", errors="surrogateescape").decode(codec, "replace"),
+                            text)
+    return DecodedDocument(fixed, "utf-8", "mixed", lossy="\ufffd" in fixed)
+
+
+def _mojibake_count(text: str) -> int:
+    return len(_MOJIBAKE_HINT.findall(text)) if not text.isascii() else 0
+
+
 def decode_document_detailed(content: bytes, http_charset: str | None = None) -> DecodedDocument:
-    """Decode ``content`` (see the module docstring for the order of trust) and repair mojibake."""
+    """Decode ``content`` (see the module docstring for the order of trust) and repair mojibake.
+
+    A repair is kept only when it measurably helps: fewer mojibake sequences than before (ftfy on text
+    that was decoded right can make it worse, e.g. Cyrillic that merely looks like cp1251 pairs).
+    """
     decoded = _decode(content, http_charset)
     repaired = repair_mojibake(decoded.text)
-    if repaired == decoded.text:
+    if repaired == decoded.text or _mojibake_count(repaired) >= _mojibake_count(decoded.text):
         return decoded
     return DecodedDocument(repaired, decoded.encoding, decoded.source, repaired=True, lossy=decoded.lossy)
 
