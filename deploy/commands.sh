@@ -37,7 +37,8 @@ TAG="${TAG:-$(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo dev)}"
 IMAGE="${IMAGE:-${REGION}-docker.pkg.dev/${PROJECT}/${REPOSITORY}/wirewatch:${TAG}}"
 TEMPLATE="${TEMPLATE:-${BUCKET}/templates/wirewatch-${TAG}.json}"
 OUTPUT="${OUTPUT:-${BUCKET}/wirewatch}"
-# The launcher reads the sources file from its own disk: a path inside the image (config/ is copied in).
+# The launcher reads the sources file from its own disk: a path inside the image (config/ and samples/ are copied
+# in, so the default ingests the bundled samples; point SOURCES at your own file baked into the image).
 SOURCES="${SOURCES:-/template/config/sources.yaml}"
 FLINK_MASTER="${FLINK_MASTER:-localhost:8081}"
 SPARK_MASTER="${SPARK_MASTER:-spark://localhost:7077}"
