@@ -119,3 +119,19 @@ def test_a_missing_bucket_is_one_line_before_any_work(gcs_prefix: str) -> None:
     assert check_bucket("--output", gcs_prefix) is None
     problem = check_bucket("--output", "gs://no-such-bucket-wirewatch/out")
     assert problem == "--output gs://no-such-bucket-wirewatch/out: bucket 'no-such-bucket-wirewatch' does not exist"
+
+
+def test_a_lock_handed_to_the_job_holds_until_the_job_releases_it(gcs_prefix: str) -> None:
+    """On gs:// state (the Dataflow case): the launcher hands the lock over; only the job's token frees it."""
+    from transforms.state import RunLock, StateLockedError, release_lock
+
+    state = f"{gcs_prefix}/_state"
+    lock = RunLock(state, "first").acquire()
+    token = lock.owner.token
+    lock.hand_over()
+    lock.release()  # the launcher exits: nothing happens, the job holds the lock now
+    with pytest.raises(StateLockedError, match="job:first"):
+        RunLock(state, "second").acquire()
+    assert not release_lock(state, "another-runs-token")
+    assert release_lock(state, token)
+    RunLock(state, "third").acquire().release()
