@@ -37,12 +37,13 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -56,10 +57,9 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.options.value_provider import StaticValueProvider
 from apache_beam.transforms import userstate
-from apache_beam.transforms.periodicsequence import PeriodicImpulse, RebaseMode
 from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 from apache_beam.typehints import KV
-from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
+from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.batch import add_ingest_options, add_lock_options, new_run_id, unknown_beam_args
 from pipelines.preflight import OneLineParser, preflight
@@ -125,6 +125,7 @@ from transforms.stream_dedup import (
     output_windowing,
 )
 from transforms.tag import TagEventsFn
+from transforms.ticks import Ticks, request_stop, stop_marker
 from transforms.validate import ValidateFn
 from transforms.write import read_text, staging_dir, to_json_line, write_text
 
@@ -580,16 +581,10 @@ class WriteWindowManifests(beam.PTransform):
 # The graph
 
 
-def ticks_for(pipeline: beam.Pipeline, config: StreamConfig) -> beam.PCollection:
-    """Ticks every ``tick_s`` anchored when the job runs (not when the graph is built), for ``duration_s`` if set."""
-    if config.duration_s is not None:
-        # REBASE_ALL moves [0, duration) to [now, now + duration) when the impulse fires on a worker.
-        impulse = PeriodicImpulse(start_timestamp=Timestamp(0), stop_timestamp=Timestamp(config.duration_s),
-                                  fire_interval=config.tick_s, rebase=RebaseMode.REBASE_ALL)
-    else:
-        impulse = PeriodicImpulse(start_timestamp=Timestamp(0), stop_timestamp=MAX_TIMESTAMP,
-                                  fire_interval=config.tick_s, rebase=RebaseMode.REBASE_START)
-    return pipeline | "Ticks" >> impulse
+def ticks_for(pipeline: beam.Pipeline, config: StreamConfig, marker: str) -> beam.PCollection:
+    """Ticks every ``tick_s`` anchored when the job runs (not when the graph is built), for ``duration_s`` if
+    set, until ``marker`` exists (``transforms.ticks``: how SIGINT/SIGTERM drain the job)."""
+    return pipeline | "Ticks" >> Ticks(config.tick_s, marker, config.duration_s)
 
 
 def near_dup_settings(config: StreamConfig) -> NearDupSettings | None:
@@ -625,7 +620,7 @@ def build_pipeline(
         rejects.append(bad | f"{label}Rejects" >> beam.ParDo(DeadLetterToRejectFn(stage, run.run_id)))
         return good
 
-    ticks = ticks if ticks is not None else ticks_for(pipeline, config)
+    ticks = ticks if ticks is not None else ticks_for(pipeline, config, stop_marker(run.state_dir, run.run_id))
     poll = PollSourcesFn(config.schedule, config.fetch, FileSystems.join(run.state_dir, "fetch"), run.run_id)
     polled = (
         ticks
@@ -835,6 +830,8 @@ def run(argv: list[str] | None = None) -> int:
     except StateLockedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    marker = stop_marker(run_info.state_dir, run_info.run_id)
+    restore = _drain_on_signals(marker, run_info.run_id)  # before run(): a local runner may run the job in it
     try:
         pipeline = beam.Pipeline(options=options)
         build_pipeline(pipeline, sources, run_info, config, seed_files=seed_files)
@@ -843,17 +840,39 @@ def run(argv: list[str] | None = None) -> int:
             lock.hand_over()  # held for the job; it goes stale after --lock-stale-after unless released
             print(f"wirewatch streaming run {run_info.run_id} submitted; windows go to {output}")
             return 0
-        try:
-            result.wait_until_finish()
-        except KeyboardInterrupt:
-            print(f"interrupted: run {run_info.run_id} stopped; windows committed so far are under {output}",
-                  file=sys.stderr)
-            return 130
+        result.wait_until_finish()
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now
+        print(f"interrupted: run {run_info.run_id} stopped; windows committed so far are under {output}",
+              file=sys.stderr)
+        return 130
     finally:
+        restore()
+        if FileSystems.exists(marker):
+            FileSystems.delete([marker])
         lock.release()
     remove_empty_staging(output, run_info.run_id)
     print(format_summary(run_info.run_id, output, read_window_manifests(output, run_info.run_id)))
     return 0
+
+
+def _drain_on_signals(marker: str, run_id: str) -> Callable[[], None]:
+    """On the first SIGINT or SIGTERM, ask the job to drain (``transforms.ticks``): the clock stops, open
+    windows are written and committed, and the job ends with status 0. A second signal stops it at once.
+    Returns what puts the previous handlers back (no-op outside the main thread, where signals cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def drain(signum: int, _frame: Any) -> None:
+        print(f"stopping run {run_id}: draining the open windows (a second signal stops at once)",
+              file=sys.stderr, flush=True)
+        request_stop(marker)
+        for sig in previous:
+            signal.signal(sig, signal.default_int_handler)
+
+    for sig in previous:
+        signal.signal(sig, drain)
+    return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()] and None
 
 
 def main() -> None:
