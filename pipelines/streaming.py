@@ -125,7 +125,7 @@ from transforms.stream_dedup import (
     output_windowing,
 )
 from transforms.tag import TagEventsFn
-from transforms.ticks import Ticks, request_stop, stop_marker
+from transforms.ticks import KeepRunLockFn, Ticks, request_stop, stop_marker
 from transforms.validate import ValidateFn
 from transforms.write import read_text, staging_dir, to_json_line, write_text
 
@@ -605,11 +605,14 @@ def build_pipeline(
     config: StreamConfig,
     ticks: beam.PCollection | None = None,
     seed_files: list[str] | None = None,
+    lock_token: str | None = None,
+    lock_refresh_s: float = 600.0,
 ) -> dict[str, beam.PCollection]:
     """Add the streaming graph to ``pipeline``; return its main PCollections, for tests.
 
     ``ticks`` replaces the PeriodicImpulse (a TestStream, say); ``seed_files`` are the
-    dataset files whose records seed dedup state (listed at launch, see ``list_seed_files``).
+    dataset files whose records seed dedup state (listed at launch, see ``list_seed_files``). With
+    ``lock_token`` the job refreshes the state folder's run lock every ``lock_refresh_s`` seconds.
     """
     rejects: list[beam.PCollection] = []
 
@@ -621,6 +624,8 @@ def build_pipeline(
         return good
 
     ticks = ticks if ticks is not None else ticks_for(pipeline, config, stop_marker(run.state_dir, run.run_id))
+    if lock_token:
+        _ = ticks | "KeepRunLock" >> beam.ParDo(KeepRunLockFn(run.state_dir, lock_token, lock_refresh_s))
     poll = PollSourcesFn(config.schedule, config.fetch, FileSystems.join(run.state_dir, "fetch"), run.run_id)
     polled = (
         ticks
@@ -834,10 +839,12 @@ def run(argv: list[str] | None = None) -> int:
     restore = _drain_on_signals(marker, run_info.run_id)  # before run(): a local runner may run the job in it
     try:
         pipeline = beam.Pipeline(options=options)
-        build_pipeline(pipeline, sources, run_info, config, seed_files=seed_files)
+        build_pipeline(pipeline, sources, run_info, config, seed_files=seed_files,
+                       lock_token=lock.owner.token if lock.owner else None,
+                       lock_refresh_s=max(1.0, args.lock_stale_after / 4))
         result = pipeline.run()
         if options.view_as(StandardOptions).no_wait_until_finish:
-            lock.hand_over()  # held for the job; it goes stale after --lock-stale-after unless released
+            lock.hand_over()  # held for the job, which refreshes it on its ticks
             print(f"wirewatch streaming run {run_info.run_id} submitted; windows go to {output}")
             return 0
         result.wait_until_finish()

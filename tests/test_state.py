@@ -276,3 +276,15 @@ def test_the_run_lock_lives_as_long_as_a_submitted_job(tmp_path: Path) -> None:
             job.join(120)
         assert (out / "runs" / "first.json").exists() and not lock.exists()
         assert batch.run([*common, "--run-id", "third"]) == 0
+
+
+def test_a_long_job_refreshes_its_lock_and_only_its_own(tmp_path: Path) -> None:
+    clock = FakeClock()
+    lock = RunLock(str(tmp_path), "streaming", stale_after_s=100, clock=clock).acquire()
+    clock.now += 90
+    assert state.refresh_lock(str(tmp_path), lock.owner.token, clock=clock)
+    clock.now += 90  # 180 s after acquiring, 90 after the refresh: not stale
+    with pytest.raises(StateLockedError):
+        RunLock(str(tmp_path), "batch", stale_after_s=100, clock=clock).acquire()
+    assert not state.refresh_lock(str(tmp_path), "another-token", clock=clock)
+    lock.release()

@@ -437,3 +437,17 @@ def release_lock(state_dir: str, token: str, gcs_client: Any = None) -> bool:
     if current is None or current.token != token:
         return False
     return backend.delete_if(version)
+
+
+def refresh_lock(state_dir: str, token: str, clock: Callable[[], float] = time.time,
+                 gcs_client: Any = None) -> bool:
+    """Restart the stale clock of the lock carrying ``token`` (a long job's heartbeat); False when the lock
+    is gone or another run's."""
+    path = join(state_dir, LOCK_NAME)
+    backend = _GcsBackend(path, gcs_client) if is_gcs(path) else _LocalBackend(path)
+    text, version = backend.read()
+    current = RunLock._parse(text) if text else None
+    if current is None or current.token != token:
+        return False
+    now = clock()
+    return backend.replace_if(version, replace(current, acquired_at=_rfc3339(now), acquired_at_s=now).to_json())

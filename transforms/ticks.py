@@ -10,14 +10,19 @@ run. The marker is a file (local or gs://) so it works wherever the generator ru
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.metrics import Metrics
 from apache_beam.transforms.periodicsequence import ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
+
+from transforms.state import refresh_lock
 
 
 def stop_marker(state_dir: str, run_id: str) -> str:
@@ -75,3 +80,29 @@ class Ticks(beam.PTransform):
 
         return pbegin | "Impulse" >> beam.Impulse() | "Bounds" >> beam.Map(bounds) | "Generate" >> beam.ParDo(
             _StoppableSeqGenFn(self.marker))
+
+
+class KeepRunLockFn(beam.DoFn):
+    """Tick -> nothing; refreshes the run lock (``state.refresh_lock``) at most every ``every_s`` seconds, so a
+    streaming job that runs for days keeps its state folder: a batch run on the same output exits 3 instead
+    of taking a lock that only looks stale. Failure policy: a lock lost to another run is logged, not fatal
+    (the takeover already happened; stopping the job would not undo it)."""
+
+    def __init__(self, state_dir: str, token: str, every_s: float) -> None:
+        self.state_dir = state_dir
+        self.token = token
+        self.every_s = every_s
+        self._last = 0.0
+        self.refreshed = Metrics.counter(self.__class__, "lock_refreshed")
+        self.lost = Metrics.counter(self.__class__, "lock_lost")
+
+    def process(self, _tick: Any) -> Iterator[Any]:
+        now = time.time()
+        if now - self._last >= self.every_s:
+            self._last = now
+            if refresh_lock(self.state_dir, self.token):
+                self.refreshed.inc()
+            else:
+                self.lost.inc()
+                logging.getLogger(__name__).error("run lock under %s is no longer this job's", self.state_dir)
+        return iter(())
