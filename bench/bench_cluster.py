@@ -44,7 +44,7 @@ from transforms.cluster import (
     marker_path,
     same_story,
 )
-from transforms.cluster.leaders import cached_verify, walk_key
+from transforms.cluster.leaders import cached_verify, routed_keys, walk_key
 from transforms.formats import parse_payload
 from transforms.model import ParsedItem, Payload, Source, rfc3339, stable_id
 from transforms.normalize import canonical_url, clean_text
@@ -174,7 +174,8 @@ def group_and_verify(members: list[Member], config: ClusterConfig) -> dict[str, 
     """The work after fingerprinting: keyed grouping, leader walks per key, story choice.
 
     Grouping here is a dict, standing in for the shuffles a runner does; each shared key is walked with
-    ``walk_key`` (at most ``max_leaders`` verifications per member), as the Beam stage does. CPU
+    ``walk_key`` (at most ``max_leaders`` verifications per member) in the keys ``routed_keys`` picks, as the
+    Beam stage does. CPU
     seconds of each part are returned with the counts.
     """
     start = time.process_time()
@@ -182,7 +183,12 @@ def group_and_verify(members: list[Member], config: ClusterConfig) -> dict[str, 
     for m in members:
         for key in m.fingerprint.keys:
             groups[key].append(m)
-    shared = [g for g in groups.values() if len(g) > 1]
+    routed: dict[str, list[Member]] = defaultdict(list)  # each member in its largest shared keys, as the stage
+    for m in members:
+        for key in routed_keys([(k, len(groups[k])) for k in m.fingerprint.keys if len(groups[k]) > 1],
+                               config.max_keys_per_member):
+            routed[key].append(m)
+    shared = [g for g in routed.values() if len(g) > 1]
     grouping_s = time.process_time() - start
     start = time.process_time()
     calls = [0]
