@@ -188,8 +188,8 @@ def build_pipeline(
             index_dir, run.run_id, ingested_at, cluster_config.ttl_days, after=manifest
         ))
     if lock_token:
-        done = [beam.pvalue.AsSingleton(p | f"Done{i}" >> beam.combiners.Count.Globally())
-                for i, p in enumerate([manifest, *finished])]
+        # Side inputs make this step wait for every commit; each is a handful of paths (one per document at most).
+        done = [beam.pvalue.AsList(p) for p in [manifest, *finished]]
         _ = (pipeline | "AfterCommits" >> beam.Create([None])
              | "ReleaseRunLock" >> beam.Map(lambda _, state, token, *_done: release_lock(state, token),
                                             run.state_dir, lock_token, *done))

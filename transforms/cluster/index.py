@@ -127,6 +127,11 @@ def _match_paths(pattern: str) -> list[Any]:
         return []  # nothing there yet
 
 
+def has_commits(index_dir: str) -> bool:
+    """True when some run has committed entries to the index (listed at launch: a first run reads nothing)."""
+    return bool(_match_paths(FileSystems.join(index_dir, "commits", "*.json")))
+
+
 def compact_story_index(index_dir: str, now: datetime, ttl_days: float, keep_run: str | None = None) -> list[str]:
     """Delete what no run will read again: runs first seen before the TTL (marker first, then shards),
     and shards of runs that never committed, once older than the TTL. Returns the deleted paths."""

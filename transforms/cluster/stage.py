@@ -31,7 +31,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.cluster.config import ClusterConfig
 from transforms.cluster.fingerprint import _permutations, fingerprint
-from transforms.cluster.index import ReadStoryIndex, check_run_id, index_entry
+from transforms.cluster.index import ReadStoryIndex, check_run_id, has_commits, index_entry
 from transforms.cluster.leaders import (
     Candidate,
     Link,
@@ -281,7 +281,7 @@ class ClusterStories(beam.PTransform):
         items = records | "Fingerprint" >> beam.ParDo(FingerprintFn(config, self.run_id, self.now)).with_outputs(
             FingerprintFn.KEYS, FingerprintFn.MEMBERS, main="records")
         keyed_refs, members = [items[FingerprintFn.KEYS]], [items[FingerprintFn.MEMBERS]]
-        if self.index_dir:
+        if self.index_dir and has_commits(self.index_dir):  # a first run has no index to read
             indexed = (
                 records.pipeline
                 | "ReadIndex" >> ReadStoryIndex(self.index_dir, config, self.now)
