@@ -39,12 +39,11 @@ from transforms.cluster import (
     ClusterStories,
     CommitStoryIndex,
     Member,
-    assign_stories,
     fingerprint,
     marker_path,
     same_story,
 )
-from transforms.cluster.leaders import cached_verify, routed_keys, walk_key
+from transforms.cluster.leaders import cached_verify, choose_stories, route, walk_all
 from transforms.formats import parse_payload
 from transforms.model import ParsedItem, Payload, Source, rfc3339, stable_id
 from transforms.normalize import canonical_url, clean_text
@@ -173,22 +172,12 @@ def record_of(item: ParsedItem, index: int) -> dict[str, Any]:
 def group_and_verify(members: list[Member], config: ClusterConfig) -> dict[str, Any]:
     """The work after fingerprinting: keyed grouping, leader walks per key, story choice.
 
-    Grouping here is a dict, standing in for the shuffles a runner does; each shared key is walked with
-    ``walk_key`` (at most ``max_leaders`` verifications per member) in the keys ``routed_keys`` picks, as the
-    Beam stage does. CPU
-    seconds of each part are returned with the counts.
+    The steps of ``leaders.assign_stories`` one by one (dicts stand in for the runner's shuffles): ``route``
+    (each member in its largest shared keys), ``walk_all`` (at most ``max_leaders`` verifications per member
+    and key), ``choose_stories``. CPU seconds of each part are returned with the counts.
     """
     start = time.process_time()
-    groups: dict[str, list[Member]] = defaultdict(list)
-    for m in members:
-        for key in m.fingerprint.keys:
-            groups[key].append(m)
-    routed: dict[str, list[Member]] = defaultdict(list)  # each member in its largest shared keys, as the stage
-    for m in members:
-        for key in routed_keys([(k, len(groups[k])) for k in m.fingerprint.keys if len(groups[k]) > 1],
-                               config.max_keys_per_member):
-            routed[key].append(m)
-    shared = [g for g in routed.values() if len(g) > 1]
+    routed = route(members, config)
     grouping_s = time.process_time() - start
     start = time.process_time()
     calls = [0]
@@ -198,13 +187,13 @@ def group_and_verify(members: list[Member], config: ClusterConfig) -> dict[str, 
         calls[0] += 1
         return verify_memo(earlier, later)
 
-    links = [link for group in shared for link in walk_key(group, config.max_leaders, verify)]
+    links = walk_all(routed, config, verify)
     verify_s = time.process_time() - start
     start = time.process_time()
-    assignments = assign_stories(members, config, cached_verify(config, {}))
+    assignments = choose_stories(members, links)
     assign_s = time.process_time() - start
     return {"verifications": calls[0], "links": len(links),
-            "full_keys": sum(1 for g in shared if len(g) > config.max_leaders),
+            "full_keys": sum(1 for g in routed.values() if len(g) > config.max_leaders),
             "duplicates": len(assignments), "stories": len(members) - len(assignments),
             "grouping_cpu_s": round(grouping_s, 2), "verify_cpu_s": round(verify_s, 2),
             "assign_cpu_s": round(assign_s, 2)}

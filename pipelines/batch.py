@@ -32,7 +32,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.preflight import OneLineParser, non_negative_seconds, positive_int, preflight
+from pipelines.preflight import OneLineParser, fraction, non_negative_seconds, positive_int, preflight
 from transforms.archive import ArchivePayloadFn, ReadArchive
 from transforms.cluster import (
     ClusterConfig,
@@ -40,6 +40,7 @@ from transforms.cluster import (
     ClusterStories,
     CommitStoryIndex,
     RepointExactDuplicates,
+    has_commits,
     index_dir_of,
     load_cluster_config,
 )
@@ -144,7 +145,8 @@ def build_pipeline(
     # Near-duplicates, within the run and against the story index of earlier runs (cluster after
     # tagging: the countries are evidence that tells same-template stories apart).
     index_dir = None if replay else index_dir_of(run.state_dir)
-    clustered = tagged | "ClusterStories" >> ClusterStories(cluster_config, index_dir, run.run_id, ingested_at)
+    read_index = index_dir if index_dir and has_commits(index_dir) else None  # a first run has none to read
+    clustered = tagged | "ClusterStories" >> ClusterStories(cluster_config, read_index, run.run_id, ingested_at)
     events = _guarded(clustered["events"], "validate", "ValidateEvents", ValidateFn("event"), run, rejects)
     exact = (deduped["duplicates"], clustered["duplicates"]) | "RepointExact" >> RepointExactDuplicates()
     all_duplicates = (exact, clustered["duplicates"]) | "AllDuplicates" >> beam.Flatten()
@@ -255,7 +257,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dedup-config", "--dedup_config", dest="dedup_config", default=None,
                         help="near-duplicate settings YAML (default: the bundled config/dedup.yaml)")
     add_lock_options(parser)
-    parser.add_argument("--max-reject-ratio", "--max_reject_ratio", dest="max_reject_ratio", type=float,
+    parser.add_argument("--max-reject-ratio", "--max_reject_ratio", dest="max_reject_ratio",
+                        type=fraction("--max-reject-ratio"),
                         default=None, help="exit with status 4 when rejects / items read exceeds this (0-1); a run "
                         "where nothing but rejects came out exits 4 whatever it is")
 
@@ -335,7 +338,7 @@ def execute(
             with beam.Pipeline(options=options) as pipeline:
                 build_pipeline(
                     pipeline, sources, run_info, args.topics, list_held_files(run_info.state_dir), policy, replay,
-                    cluster_config, lock_token=lock.owner.token if lock.owner else None,
+                    cluster_config, lock_token=lock.owner.token,
                 )
             if options.view_as(StandardOptions).no_wait_until_finish:
                 lock.hand_over()  # the job releases it in its last step, whenever that is

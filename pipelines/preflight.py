@@ -7,7 +7,9 @@ call ``preflight`` after parsing their options.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
@@ -22,36 +24,32 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}; see --help\n")
 
 
-def non_negative_seconds(flag: str) -> type:
-    """An argparse type for a number of seconds >= 0 that names the flag in its error."""
+def _number(flag: str, convert: type, check: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:
+    """An argparse type that converts with ``convert`` and names ``flag`` and what it expects when it fails."""
 
-    def parse(value: str) -> float:
+    def parse(value: str) -> Any:
         try:
-            seconds = float(value)
+            number = convert(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a number of seconds, not {value!r}") from None
-        if not seconds >= 0:  # also refuses NaN
-            raise argparse.ArgumentTypeError(f"{flag} must be 0 or more seconds, not {value}")
-        return seconds
-
-    parse.__name__ = flag
-    return parse
-
-
-def positive_int(flag: str) -> type:
-    """An argparse type for a whole number >= 1 that names the flag in its error."""
-
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a whole number, not {value!r}") from None
-        if number < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be at least 1, not {value}")
+            raise argparse.ArgumentTypeError(f"{flag} takes {expected}, not {value!r}") from None
+        if not check(number):  # NaN fails every comparison, so it is refused too
+            raise argparse.ArgumentTypeError(f"{flag} takes {expected}, not {value}")
         return number
 
     parse.__name__ = flag
     return parse
+
+
+def non_negative_seconds(flag: str) -> Callable[[str], float]:
+    return _number(flag, float, lambda x: x >= 0, "a number of seconds, 0 or more")
+
+
+def positive_int(flag: str) -> Callable[[str], int]:
+    return _number(flag, int, lambda x: x >= 1, "a whole number, at least 1")
+
+
+def fraction(flag: str) -> Callable[[str], float]:
+    return _number(flag, float, lambda x: 0 <= x <= 1, "a fraction from 0 to 1")
 
 
 def check_runner(beam_args: list[str]) -> str | None:

@@ -840,7 +840,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         pipeline = beam.Pipeline(options=options)
         build_pipeline(pipeline, sources, run_info, config, seed_files=seed_files,
-                       lock_token=lock.owner.token if lock.owner else None,
+                       lock_token=lock.owner.token,
                        lock_refresh_s=max(1.0, args.lock_stale_after / 4))
         result = pipeline.run()
         if options.view_as(StandardOptions).no_wait_until_finish:
@@ -877,9 +877,13 @@ def _drain_on_signals(marker: str, run_id: str) -> Callable[[], None]:
         for sig in previous:
             signal.signal(sig, signal.default_int_handler)
 
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
     for sig in previous:
         signal.signal(sig, drain)
-    return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()] and None
+    return restore
 
 
 def main() -> None:

@@ -188,8 +188,9 @@ def test_unknown_option_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["--runner", "NoSuchRunner"], "--runner NoSuchRunner: Unexpected pipeline runner"),
-    (["--per-host-delay", "-1"], "--per-host-delay must be 0 or more seconds"),
-    (["--fetch-threads", "0"], "--fetch-threads must be at least 1"),
+    (["--per-host-delay", "-1"], "--per-host-delay takes a number of seconds, 0 or more, not -1"),
+    (["--fetch-threads", "0"], "--fetch-threads takes a whole number, at least 1, not 0"),
+    (["--max-reject-ratio", "2"], "--max-reject-ratio takes a fraction from 0 to 1, not 2"),
     (["--output", "{file}/out"], "is a file, not a folder"),
 ])
 def test_user_mistakes_are_one_line_and_status_2(tmp_path: Path, args: list[str], expected: str) -> None:
@@ -213,7 +214,7 @@ def test_a_run_where_everything_was_rejected_exits_4(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "runs").is_dir()  # the run itself completed and committed its rejects
 
 
-def test_max_reject_ratio(tmp_path: Path) -> None:
+def test_max_reject_ratio() -> None:
     from pipelines.batch import reject_failure
 
     totals = {"items_read": 10, "events": 7, "duplicates": 0, "rejects": 3, "held": 0}

@@ -205,6 +205,7 @@ def _decode(content: bytes, http_charset: str | None) -> DecodedDocument:
 
 
 _SURROGATES = re.compile("[\udc80-\udcff]+")
+_HIGH_BYTES = bytes(range(0x80, 0x100))
 # Valid multi-byte UTF-8 almost never happens by chance in legacy text (a cp1251 or cp1252 letter pair
 # seldom forms a lead byte plus continuation bytes), so a few sequences of it, and a fair share of the
 # non-ASCII bytes, say the document is UTF-8 with some foreign runs.
@@ -221,7 +222,7 @@ def _decode_mixed(content: bytes) -> DecodedDocument | None:
     matches = list(_SURROGATES.finditer(text))
     bad_runs = [m.group() for m in matches]
     bad = sum(len(run) for run in bad_runs)
-    non_ascii = sum(1 for byte in content if byte >= 0x80)
+    non_ascii = len(content) - len(content.translate(None, _HIGH_BYTES))
     valid = non_ascii - bad
     if not bad_runs or valid < _MIXED_MIN_VALID_BYTES or valid < _MIXED_MIN_VALID_SHARE * non_ascii:
         return None  # not enough valid multi-byte UTF-8 to trust

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from transforms.reasons import reason_for_exception
+
 SCHEMA_VERSION = "1.3"
 
 # How much of a bad input a reject record keeps inline; the rest is pointed to by location.
@@ -235,8 +237,6 @@ def reject_from_dead_letter(
         reason, message = message.split(": ", 1)
     else:
         # A reason is a documented code, never an exception's name: the name stays in the message.
-        from transforms.reasons import reason_for_exception
-
         message = f"{getattr(exc_type, '__name__', 'error')}: {message}"
         reason = reason_for_exception(exc_type)
     return reject_record(stage, reason, message, element, run_id, ingested_at)

@@ -7,6 +7,7 @@ module is the thin Beam wrapper with the counters operators watch.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -38,8 +39,7 @@ class ParseFn(beam.DoFn):
         for item in items:
             if isinstance(item, PartialReject):
                 self.partial.inc()
-                yield beam.pvalue.TaggedOutput(self.PARTIAL, item if item.raw_ref or not payload.raw_ref
-                                               else PartialReject(**{**item.__dict__, "raw_ref": payload.raw_ref}))
+                yield beam.pvalue.TaggedOutput(self.PARTIAL, replace(item, raw_ref=item.raw_ref or payload.raw_ref))
                 continue
             self.items.inc()
             if (payload.raw_ref and item.raw_ref is None) or (payload.fetched_at and item.fetched_at is None):

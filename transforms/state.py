@@ -323,7 +323,7 @@ class RunLock:
         self.poll_s = poll_s
         self._clock = clock
         self._sleep = sleep
-        self._backend = _GcsBackend(self.path, gcs_client) if is_gcs(self.path) else _LocalBackend(self.path)
+        self._backend = _backend_for(self.path, gcs_client)
         self.owner: LockOwner | None = None
         self.took_over: LockOwner | None = None  # the stale owner this run replaced, if any
 
@@ -375,9 +375,8 @@ class RunLock:
 
     def check(self) -> None:
         """Raise ``LockLostError`` if another run took the lock over (call before committing state)."""
-        text, _ = self._backend.read()
-        current = self._parse(text) if text else None
-        if self.owner is None or current is None or current.token != self.owner.token:
+        _, current, mine = _held(self._backend, self.owner)
+        if not mine:
             raise LockLostError(f"{self.path}: lock of run {self.run_id} was taken over by "
                                 f"{current.describe() if current else 'nobody (it is gone)'}")
 
@@ -386,23 +385,18 @@ class RunLock:
 
         Raises ``LockLostError`` when the lock is no longer this run's.
         """
-        text, version = self._backend.read()
-        current = self._parse(text) if text else None
-        if self.owner is None or current is None or current.token != self.owner.token:
+        version, current, mine = _held(self._backend, self.owner)
+        if not mine:
             raise LockLostError(f"{self.path}: lock of run {self.run_id} is no longer held by it")
-        now = self._clock()
-        renewed = replace(self.owner, acquired_at=_rfc3339(now), acquired_at_s=now)
-        if not self._backend.replace_if(version, renewed.to_json()):
+        renewed = _renew(self._backend, version, current, self._clock())
+        if renewed is None:
             raise LockLostError(f"{self.path}: lock of run {self.run_id} changed while being refreshed")
         self.owner = renewed
 
     def release(self) -> None:
         """Delete the lock if this run still holds it (never someone else's)."""
-        if self.owner is None:
-            return
-        text, version = self._backend.read()
-        current = self._parse(text) if text else None
-        if current is not None and current.token == self.owner.token:
+        version, _, mine = _held(self._backend, self.owner)
+        if mine:
             self._backend.delete_if(version)
         self.owner = None
 
@@ -411,13 +405,9 @@ class RunLock:
         launch): the owner becomes the job (no host, no pid, so no launcher can declare it dead), the
         token stays, and ``release_lock`` in the job's own last step deletes it. This object no longer
         releases it. Nothing happens when the job already finished and released it."""
-        if self.owner is None:
-            return
-        text, version = self._backend.read()
-        current = self._parse(text) if text else None
-        if current is not None and current.token == self.owner.token:
-            job = replace(self.owner, host=f"job:{self.run_id}", pid=0)
-            self._backend.replace_if(version, job.to_json())
+        version, current, mine = _held(self._backend, self.owner)
+        if mine:
+            self._backend.replace_if(version, replace(current, host=f"job:{self.run_id}", pid=0).to_json())
         self.owner = None
 
     def __enter__(self) -> RunLock:
@@ -427,27 +417,40 @@ class RunLock:
         self.release()
 
 
+def _backend_for(path: str, gcs_client: Any = None) -> Any:
+    return _GcsBackend(path, gcs_client) if is_gcs(path) else _LocalBackend(path)
+
+
+def _held(backend: Any, owner: LockOwner | None) -> tuple[Any, LockOwner | None, bool]:
+    """(version, owner written in the lock, whether that is ``owner``: same token)."""
+    text, version = backend.read()
+    current = RunLock._parse(text) if text else None
+    return version, current, owner is not None and current is not None and current.token == owner.token
+
+
+def _renew(backend: Any, version: Any, owner: LockOwner, now: float) -> LockOwner | None:
+    """Rewrite the lock with its stale clock restarted; None when it changed in between."""
+    renewed = replace(owner, acquired_at=_rfc3339(now), acquired_at_s=now)
+    return renewed if backend.replace_if(version, renewed.to_json()) else None
+
+
+def _token_owner(token: str) -> LockOwner:
+    """A stand-in owner that only carries ``token``: what a job knows of the lock it was handed."""
+    return LockOwner(run_id="", host="", pid=0, acquired_at="", acquired_at_s=0.0, token=token)
+
+
 def release_lock(state_dir: str, token: str, gcs_client: Any = None) -> bool:
     """Delete the state folder's lock if it still carries ``token`` (the job's last step calls this, so the
     lock lives as long as the job on every runner); True when it did."""
-    path = join(state_dir, LOCK_NAME)
-    backend = _GcsBackend(path, gcs_client) if is_gcs(path) else _LocalBackend(path)
-    text, version = backend.read()
-    current = RunLock._parse(text) if text else None
-    if current is None or current.token != token:
-        return False
-    return backend.delete_if(version)
+    backend = _backend_for(join(state_dir, LOCK_NAME), gcs_client)
+    version, _, mine = _held(backend, _token_owner(token))
+    return mine and backend.delete_if(version)
 
 
 def refresh_lock(state_dir: str, token: str, clock: Callable[[], float] = time.time,
                  gcs_client: Any = None) -> bool:
     """Restart the stale clock of the lock carrying ``token`` (a long job's heartbeat); False when the lock
     is gone or another run's."""
-    path = join(state_dir, LOCK_NAME)
-    backend = _GcsBackend(path, gcs_client) if is_gcs(path) else _LocalBackend(path)
-    text, version = backend.read()
-    current = RunLock._parse(text) if text else None
-    if current is None or current.token != token:
-        return False
-    now = clock()
-    return backend.replace_if(version, replace(current, acquired_at=_rfc3339(now), acquired_at_s=now).to_json())
+    backend = _backend_for(join(state_dir, LOCK_NAME), gcs_client)
+    version, current, mine = _held(backend, _token_owner(token))
+    return mine and _renew(backend, version, current, clock()) is not None

@@ -45,6 +45,7 @@ guid point to it, one hop away from the event (``duplicate_of_event`` is then in
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -384,6 +385,12 @@ class NearMatch:
         return cls(fp.event_id, fp.story_id, float(similarity), earlier.order)
 
 
+@functools.cache
+def _leaders() -> Any:
+    """``transforms.cluster.leaders``, imported once (the cluster package is optional for this module)."""
+    return importlib.import_module("transforms.cluster.leaders")
+
+
 def band_verdicts(member: Member, members: Iterable[Member],
                   same_story: Callable[[Any, Any], Any]) -> Iterator[tuple[Member, NearMatch]]:
     """(later member, the earlier one it is a near duplicate of) for ``member`` against a band's leaders.
@@ -393,8 +400,7 @@ def band_verdicts(member: Member, members: Iterable[Member],
     later-ordered one is the duplicate, so processing order never decides and the earliest copy of a
     story is never folded. Seeded stories are never compared with each other (settled).
     """
-    leaders = importlib.import_module("transforms.cluster.leaders")
-    pairs = leaders.verified_against_leaders(
+    pairs = _leaders().verified_against_leaders(
         member, members, lambda a, b: same_story(a.fingerprint, b.fingerprint), skip_same_story=True)
     for earlier, later, verdict in pairs:
         yield later, NearMatch.of(earlier, verdict.similarity)

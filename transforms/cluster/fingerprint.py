@@ -162,13 +162,6 @@ def candidate_keys(signature: bytes, leads: tuple[int, ...], size: int, config: 
     return band_keys(signature, config) + lead_keys(leads)
 
 
-def estimated_jaccard(a: bytes, b: bytes) -> float:
-    """Share of equal MinHash slots: an unbiased estimate of the shingle sets' Jaccard similarity."""
-    if not a or len(a) != len(b):
-        return 0.0
-    return float(np.count_nonzero(np.frombuffer(a, dtype="<u2") == np.frombuffer(b, dtype="<u2"))) / (len(a) // 2)
-
-
 # ---------------------------------------------------------------------------------------------
 # Fingerprints
 # ---------------------------------------------------------------------------------------------
@@ -220,8 +213,8 @@ class Fingerprint:
         return {key: frozenset(values) for key, values in grouped.items()}
 
     @functools.cached_property
-    def slot_values(self) -> np.ndarray:
-        """The signature as a uint16 array, for comparing it with many others."""
+    def minhash(self) -> np.ndarray:
+        """The signature as a uint16 array, made once: a fingerprint is compared with up to 24 others."""
         return np.frombuffer(self.signature, dtype="<u2")
 
     @functools.cached_property
@@ -238,14 +231,21 @@ class Fingerprint:
         """The fields as a plain tuple, for Beam's primitive coder (a shuffle without pickling)."""
         return (self.event_id, self.story_id, self.published_at, self.undated, self.size, self.tokens,
                 self.signature, self.leads, self.keys if with_keys else (), self.evidence, self.countries,
-                self.dateline, self.mentioned)
+                self.mentioned, self.dateline)
 
     @classmethod
     def from_tuple(cls, value: tuple | list) -> Fingerprint:
         (event_id, story_id, published_at, undated, size, tokens, signature, leads, keys, evidence, countries,
-         dateline, mentioned) = value
+         mentioned, dateline) = value
         return cls(event_id, story_id, published_at, bool(undated), size, tokens, signature, tuple(leads),
-                   tuple(keys), tuple(evidence), tuple(countries), mentioned=tuple(mentioned), dateline=dateline)
+                   tuple(keys), tuple(evidence), tuple(countries), tuple(mentioned), dateline)
+
+
+def estimated_jaccard(a: Fingerprint, b: Fingerprint) -> float:
+    """Share of equal MinHash slots: an unbiased estimate of the shingle sets' Jaccard similarity."""
+    if not a.signature or len(a.signature) != len(b.signature):
+        return 0.0
+    return float(np.count_nonzero(a.minhash == b.minhash)) / len(a.minhash)
 
 
 def fingerprint(record: Mapping[str, Any], config: ClusterConfig) -> Fingerprint:

@@ -46,8 +46,16 @@ class Member:
     @functools.cached_property
     def ref(self) -> str:
         """Unique within a run: an indexed story and its re-read item share ids but not refs."""
-        fp = self.fingerprint
-        return f"i:{fp.story_id}" if self.indexed else f"n:{fp.event_id}"
+        return self.ref_of(self.indexed, self.fingerprint.event_id, self.fingerprint.story_id)
+
+    @staticmethod
+    def ref_of(indexed: bool, event_id: str, story_id: str) -> str:
+        return f"i:{story_id}" if indexed else f"n:{event_id}"
+
+    @staticmethod
+    def wire_ref(value: Sequence[Any]) -> str:
+        """The ref of a member in its wire form, without building it."""
+        return Member.ref_of(value[0], value[1], value[2])
 
     @functools.cached_property
     def order(self) -> Order:
@@ -152,9 +160,10 @@ def routed_keys(shared: Iterable[tuple[str, int]], limit: int) -> list[str]:
     """Which of a member's shared keys (key, members sharing it) it is walked in: the ``limit`` largest.
 
     A story's copies meet its first member in most of their keys, and the largest keys are the ones the
-    most copies share, so the few largest are enough (measured on bench/scale_corpus.py's republished day,
-    10,000 items: recall 0.9995 with all keys and with 4 or 6; 0 false merges on the template day), while
-    walking a copy in all of its ~30 shared keys made a 100,000-item day shuffle 3 GB of fingerprints.
+    most copies share, so the few largest are enough. Measured on bench/scale_corpus.py's days of 10,000
+    items: republished recall 0.9995 with all keys, with 8, 6 or 4; 0 false merges on the template day with
+    all keys and with 6. All keys meant 28.9 fingerprints routed per item (~0.7 KB each, ~2 GB at 100,000
+    items), 6 keys 4.2; a 100,000-item republished day peaked at 13.7 GB before, 6.4 GB after.
     Ties go by a hash of the key, so every worker picks the same keys.
     """
     ranked = sorted(shared, key=lambda pair: (-pair[1], zlib.crc32(pair[0].encode("utf-8"))))
@@ -225,13 +234,10 @@ def near_duplicate_record(record: Record, assignment: Assignment) -> Record:
     return {**duplicate_record(record, winner, "near_duplicate"), "similarity": similarity_}
 
 
-def assign_stories(members: Iterable[Member], config: ClusterConfig, verify: Verify | None = None) -> list[Assignment]:
-    """Every item's story from its fingerprints, in one process: the batch stage's three steps over dicts.
-
-    For tests and benchmarks: the Beam stage does the same with a shuffle per step, so the two agree.
-    """
+def route(members: Iterable[Member], config: ClusterConfig) -> dict[str, list[Member]]:
+    """The members each key is walked with, in one process: every member in its ``max_keys_per_member``
+    largest shared keys, as the Beam stage's SharedKeys and RouteMembers steps do with shuffles."""
     members = list(members)
-    verify = verify or cached_verify(config, {})
     groups: dict[str, list[Member]] = {}
     for member in members:
         for key in member.fingerprint.keys:
@@ -241,22 +247,40 @@ def assign_stories(members: Iterable[Member], config: ClusterConfig, verify: Ver
         shared = [(key, len(groups[key])) for key in member.fingerprint.keys if len(groups[key]) > 1]
         for key in routed_keys(shared, config.max_keys_per_member):
             routed.setdefault(key, []).append(member)
+    return routed
+
+
+def walk_all(routed: dict[str, list[Member]], config: ClusterConfig, verify: Verify) -> list[Link]:
+    """Every key's links (``walk_key`` over each routed group of two or more)."""
+    return [link for group in routed.values() if len(group) > 1
+            for link in walk_key(group, config.max_leaders, verify)]
+
+
+def choose_stories(members: Iterable[Member], links: Iterable[Link]) -> list[Assignment]:
+    """Each item's story from all links, in one process: the stage's Candidates and Split steps over dicts."""
     incoming: dict[str, list[Link]] = {}
     has_links: set[str] = set()
-    for group in routed.values():
-        if len(group) > 1:
-            for link in walk_key(group, config.max_leaders, verify):
-                incoming.setdefault(link.leader, []).append(link)
-                has_links.add(link.item)
+    for link in links:
+        incoming.setdefault(link.leader, []).append(link)
+        has_links.add(link.item)
     per_item: dict[str, list[Candidate]] = {}
-    for leader, links in incoming.items():
-        for candidate in candidates_of_leader(leader, links, leader in has_links):
+    for leader, into in incoming.items():
+        for candidate in candidates_of_leader(leader, into, leader in has_links):
             per_item.setdefault(candidate.link.item, []).append(candidate)
     assignments = []
     for member in members:
-        if member.indexed:
-            continue
-        chosen = choose_story(member.fingerprint.event_id, per_item.get(member.ref, ()))
-        if chosen is not None:
-            assignments.append(chosen)
+        if not member.indexed:
+            chosen = choose_story(member.fingerprint.event_id, per_item.get(member.ref, ()))
+            if chosen is not None:
+                assignments.append(chosen)
     return assignments
+
+
+def assign_stories(members: Iterable[Member], config: ClusterConfig, verify: Verify | None = None) -> list[Assignment]:
+    """Every item's story from its fingerprints, in one process: the batch stage's steps over dicts.
+
+    For tests and benchmarks: the Beam stage does the same with a shuffle per step, so the two agree.
+    """
+    members = list(members)
+    links = walk_all(route(members, config), config, verify or cached_verify(config, {}))
+    return choose_stories(members, links)

@@ -31,7 +31,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.cluster.config import ClusterConfig
 from transforms.cluster.fingerprint import _permutations, fingerprint
-from transforms.cluster.index import ReadStoryIndex, check_run_id, has_commits, index_entry
+from transforms.cluster.index import ReadStoryIndex, check_run_id, index_entry
 from transforms.cluster.leaders import (
     Candidate,
     Link,
@@ -89,8 +89,8 @@ def _indexed_keys(member: Member) -> Iterator[Any]:
 
 # Candidate keys are spread over this many buckets for the shared-key step: each bucket's (key, ref) pairs are
 # pre-combined on the worker that made them, so the shuffle carries a few thousand dictionaries instead of one
-# element per item and key (43 per item: 4.3 million at 100,000 items, ~1 GB of grouping buffers in the
-# DirectRunner's runner process). A bucket holds items x 43 / 4096 pairs: ~1,000 at 100,000 items.
+# element per item and key (43 per item: 4.3 million at 100,000 items). A bucket holds items x 43 / 4096 pairs:
+# ~1,000 at 100,000 items.
 KEY_BUCKETS = 4096
 
 
@@ -187,10 +187,10 @@ class _WalkKeyFn(beam.DoFn):
     def start_bundle(self) -> None:
         self._emitted.clear()
         self._linked.clear()
-        self._members: dict[tuple[bool, str], Member] = {}  # one object per member and bundle: parsed once
+        self._members: dict[str, Member] = {}  # one object per member and bundle: parsed once
 
     def _member(self, wire: tuple) -> Member:
-        ref = (wire[0], wire[1] if not wire[0] else wire[2])
+        ref = Member.wire_ref(wire)
         member = self._members.get(ref)
         if member is None:
             if len(self._members) >= _BUNDLE_MEMO:
@@ -281,7 +281,7 @@ class ClusterStories(beam.PTransform):
         items = records | "Fingerprint" >> beam.ParDo(FingerprintFn(config, self.run_id, self.now)).with_outputs(
             FingerprintFn.KEYS, FingerprintFn.MEMBERS, main="records")
         keyed_refs, members = [items[FingerprintFn.KEYS]], [items[FingerprintFn.MEMBERS]]
-        if self.index_dir and has_commits(self.index_dir):  # a first run has no index to read
+        if self.index_dir:
             indexed = (
                 records.pipeline
                 | "ReadIndex" >> ReadStoryIndex(self.index_dir, config, self.now)

