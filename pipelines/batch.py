@@ -48,6 +48,7 @@ from transforms.dedup import DedupExact
 from transforms.embargo import HoldEmbargoed, delete_files, held_dir, list_held_files
 from transforms.fetch import CommitFetchState, FetchDocuments, FetchPolicy, fetch_reject, summarize_reports
 from transforms.gcs import beam_args_for_gcs  # importing it sets up emulator credentials when asked
+from transforms.items import ParseAndNormalize, guarded
 from transforms.manifest import (
     RunInfo,
     WriteManifest,
@@ -58,10 +59,8 @@ from transforms.manifest import (
     manifest_path,
     reject_count_keys,
 )
-from transforms.model import Source, reject_from_dead_letter, rfc3339, utc_now
-from transforms.normalize import NormalizeFn
+from transforms.model import Source, rfc3339, utc_now
 from transforms.parquet import WriteEventsParquet
-from transforms.parse import ParseFn, partial_reject
 from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
 from transforms.state import RunLock, StateLockedError, release_lock
 from transforms.tag import TagEventsFn
@@ -70,10 +69,8 @@ from transforms.write import PublishRun, WriteDataset, read_text, remove_stale_s
 
 
 def _guarded(pcoll: beam.PCollection, stage: str, label: str, fn: beam.DoFn, run: RunInfo, rejects: list) -> Any:
-    """Apply ``fn`` with Beam's dead-letter output; failures become reject records of ``stage``."""
-    good, bad = pcoll | label >> beam.ParDo(fn).with_exception_handling()
-    rejects.append(bad | f"{label}Rejects" >> beam.Map(reject_from_dead_letter, stage, run.run_id, run.started_at))
-    return good
+    """Apply ``fn`` with Beam's dead-letter output; failures become reject records of ``stage`` (``items.guarded``)."""
+    return guarded(pcoll, stage, label, fn, rejects, run.run_id, run.started_at)
 
 
 @dataclass(frozen=True)
@@ -131,14 +128,10 @@ def build_pipeline(
         payloads = pipeline | "ReadArchive" >> ReadArchive(run.output, replay.from_date, replay.to_date, ids)
         fetch_summary = pipeline | "NoFetch" >> beam.Create([])
         document_sources = payloads | "DocumentSources" >> beam.Map(lambda p: p.source.id)
-    parsed = payloads | "Parse" >> beam.ParDo(ParseFn()).with_outputs(
-        ParseFn.PARTIAL, main="items").with_exception_handling()
-    rejects.append(parsed["bad"] | "ParseRejects" >> beam.Map(reject_from_dead_letter, "parse", run.run_id,
-                                                                run.started_at))
-    rejects.append(parsed[ParseFn.PARTIAL] | "PartialRejects" >> beam.Map(partial_reject, run.run_id,
-                                                                            run.started_at))
-    items = parsed["items"]
-    records = _guarded(items, "normalize", "Normalize", NormalizeFn(run.run_id, ingested_at), run, rejects)
+    # The per-item stages the streaming job shares (transforms/items.py).
+    parsed = payloads | "Items" >> ParseAndNormalize(run.run_id, ingested_at)
+    rejects.append(parsed["rejects"])
+    items, records = parsed["items"], parsed["records"]
     embargo = records | "Embargo" >> HoldEmbargoed(run.state_dir, held_files, run.run_id, run.started_at)
     deduped = embargo["due"] | "DedupExact" >> DedupExact()
     tagged = _guarded(deduped["events"], "tag", "Tag", TagEventsFn(topics_path), run, rejects)

@@ -21,23 +21,15 @@ from apache_beam.transforms.window import IntervalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.batch import build_pipeline as build_batch
-from pipelines.streaming import (
-    HoldEmbargoedStream,
-    StreamConfig,
-    WindowedFileNaming,
-    WriteWindowedDataset,
-    build_window_manifest,
-    config_from_args,
-    parse_args,
-    run,
-)
+from pipelines.streaming import StreamConfig, config_from_args, parse_args, run
 from schemas import first_error
 from tests.httpfixtures import FeedServer, Reply, Request
-from transforms.embargo import list_held_files
+from transforms.embargo import HoldEmbargoedStream, list_held_files
 from transforms.fetch import FetchPolicy
 from transforms.manifest import RunInfo
 from transforms.model import Source, rfc3339, utc_now
 from transforms.schedule import SchedulePolicy
+from transforms.window_output import WindowedFileNaming, WriteWindowedDataset, window_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -167,11 +159,12 @@ def test_batch_then_streaming_writes_each_new_story_once_in_its_window(tmp_path:
     # the unchanged feed brought nothing, and its max-age=5 held it to two polls (ticks 0 and 5)
     assert not [r for _, r in events + duplicates if r["source"]["id"] == "b"]
     assert feed_b.requests - b_before == 2
-    # one manifest per window, listing files that exist and the counts they hold
-    manifests = [json.loads(p.read_text()) for p in sorted((output / "runs" / "stream-1").glob("*.json"))]
+    # one manifest per window where the batch job's are, listing files that exist and the counts they hold
+    manifests = [json.loads(p.read_text()) for p in sorted((output / "runs").glob("stream-1-*.json"))]
     assert len(manifests) >= 3
-    listed = [f for m in manifests for f in m["files"]]
+    listed = [f for m in manifests for f in m["files"] if "/events_parquet/" not in f]
     assert sorted(listed) == sorted(str(p) for p, _ in {(p, 0) for p, _ in events + duplicates})
+    assert all(m["balanced"] for m in manifests), [m["sources"] for m in manifests]
     assert sum(m["totals"]["events"] for m in manifests) == 2
     assert sum(m["totals"]["duplicates"] for m in manifests) == 1
     # the shared fetch state moved on to what the streaming job saw last (for the next batch run)
@@ -221,14 +214,24 @@ def test_file_naming_by_window(tmp_path: Path) -> None:
     assert (tmp_path / "events" / "dt=2026-11-23").is_dir()
 
 
-def test_window_manifest_counts() -> None:
+def test_window_manifest_has_the_batch_manifests_fields_and_balances_resightings() -> None:
+    """A window's manifest: the batch manifest's totals and per-source books, where an item listed again by its
+    feed (resighted) is accounted for, plus the window's bounds."""
     start, end = datetime(2026, 11, 23, 10, tzinfo=UTC), datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
-    manifest = build_window_manifest("r", start, end, ["f2", "f1"],
-                                     [(("events", "a"), 2), (("events", "b"), 1), (("rejects", "a"), 1)], None)
+    run_info = RunInfo("stream-r", "2026-11-23T09:00:00Z", "out", "s.yaml", ("a", "b"), {})
+    counts = [(("parsed", "a"), 3), (("events", "a"), 1), (("resighted", "a"), 2), (("rejects", "a", "parse"), 1),
+              (("parsed", "b"), 1), (("events", "b"), 1), (("topic", "ukraine"), 3)]
+    parts = [("file", "f2"), ("file", "f1"), ("tick", 1), *[("count", c) for c in counts]]
+    manifest, reports = window_manifest(run_info, start, end, parts)
     assert manifest["window"] == {"start": "2026-11-23T10:00:00Z", "end": "2026-11-23T10:05:00Z"}
-    assert manifest["totals"] == {"events": 3, "duplicates": 0, "rejects": 1}
-    assert manifest["counts"]["events"] == {"a": 2, "b": 1}
-    assert manifest["files"] == ["f1", "f2"]
+    assert (manifest["run_id"], manifest["started_at"]) == ("stream-r", "2026-11-23T10:00:00Z")
+    assert manifest["totals"] == {"items_read": 5, "events": 2, "duplicates": 0, "rejects": 1, "held": 0}
+    assert manifest["sources"]["a"]["resighted"] == 2 and "resighted" not in manifest["sources"]["b"]
+    assert manifest["balanced"] is True
+    assert manifest["topics"] == {"ukraine": 3}
+    assert manifest["files"] == ["f1", "f2"] and reports == []
+    unbalanced, _ = window_manifest(run_info, start, end, [("count", (("parsed", "a"), 1))])
+    assert unbalanced["balanced"] is False
 
 
 # -- embargo ---------------------------------------------------------------------------------
@@ -247,7 +250,7 @@ def test_embargoed_records_are_released_at_their_time_or_kept_for_the_next_run(t
         .advance_watermark_to_infinity()  # the job stops long before 2100
     )
     with streaming_pipeline() as p:
-        released = p | stream | HoldEmbargoedStream("stream-e", str(tmp_path / "state"))
+        released = (p | stream | HoldEmbargoedStream("stream-e", str(tmp_path / "state")))["due"]
         seen = released | beam.Map(lambda r, ts=beam.DoFn.TimestampParam: (
             r["event_id"], float(ts), r["ingested_at"], r["run_id"]))
         assert_that(seen, equal_to([("ev_free", 10.0, "1970-01-01T00:00:10Z", "old"),
@@ -371,7 +374,7 @@ def test_a_stop_signal_drains_the_open_windows_commits_them_and_exits_0(tmp_path
         stdout, stderr = job.communicate(timeout=180)
     assert job.returncode == 0, stderr[-3000:]
     assert "draining the open windows" in stderr and "Traceback" not in stderr
-    assert list((out / "runs").rglob("*.json")), stdout
+    assert list((out / "runs").glob("stream-sigint-*.json")), stdout
     events = [json.loads(line) for path in out.glob("events/dt=*/*.jsonl") for line in path.read_text().splitlines()]
     assert sorted(e["guid"] for e in events) == sorted(f"urn:wirewatch-test:{slug}" for slug, _ in stories)
     lock = out / "_state" / "run.lock"

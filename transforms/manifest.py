@@ -84,7 +84,10 @@ def build_manifest(
             "released": tally[("released", sid)],
             "rejects_by_stage": dict(sorted(rejects_by_stage.items())),
         }
-        entry["balanced"] = entry["items_read"] == sum(entry[k] for k in ("events", "duplicates", "rejects", "held"))
+        if tally[("resighted", sid)]:  # streaming only: items listed again that were already delivered
+            entry["resighted"] = tally[("resighted", sid)]
+        entry["balanced"] = entry["items_read"] == sum(
+            entry.get(k, 0) for k in ("events", "duplicates", "rejects", "held", "resighted"))
         if sid in fetch:
             entry["fetch"] = fetch[sid]
         per_source[sid] = entry

@@ -240,3 +240,13 @@ def reject_from_dead_letter(
         message = f"{getattr(exc_type, '__name__', 'error')}: {message}"
         reason = reason_for_exception(exc_type)
     return reject_record(stage, reason, message, element, run_id, ingested_at)
+
+
+def event_seconds(timestamp: Any) -> float:
+    """A Beam timestamp as epoch seconds, the unit schedules and claims use."""
+    return timestamp.micros / 1e6
+
+
+def ingest_time(timestamp: Any) -> datetime:
+    """The ingestion time a streamed record gets: the event time of the tick that fetched it, whole seconds."""
+    return datetime.fromtimestamp(timestamp.micros // 1_000_000, UTC)

@@ -26,7 +26,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from transforms import cache as startup_cache
-from transforms.model import SCHEMA_VERSION, ParsedItem, ParseError, rfc3339, stable_id
+from transforms.model import SCHEMA_VERSION, ParsedItem, ParseError, ingest_time, rfc3339, stable_id
 
 # Query parameters that only track the click, never select the content.
 TRACKING_PARAMS = frozenset(
@@ -376,12 +376,13 @@ def normalize_item(item: ParsedItem, run_id: str, ingested_at: datetime) -> dict
 
 
 class NormalizeFn(beam.DoFn):
-    """ParsedItem -> event record (untagged).
+    """ParsedItem -> event record (untagged), ingested at ``ingested_at`` (a batch run's start) or, when that is
+    None, at the item's event time (in streaming, the tick of the poll that fetched it).
 
     Failure policy: an item with nothing to publish raises ParseError and becomes a reject.
     """
 
-    def __init__(self, run_id: str, ingested_at: datetime) -> None:
+    def __init__(self, run_id: str, ingested_at: datetime | None) -> None:
         self.run_id = run_id
         self.ingested_at = ingested_at
         self.normalized = Metrics.counter(self.__class__, "items_normalized")
@@ -390,8 +391,8 @@ class NormalizeFn(beam.DoFn):
     def setup(self) -> None:
         _language_identifier()  # load the model once per worker, not on the first element
 
-    def process(self, item: ParsedItem) -> Iterator[dict[str, Any]]:
-        record = normalize_item(item, self.run_id, self.ingested_at)
+    def process(self, item: ParsedItem, timestamp: Any = beam.DoFn.TimestampParam) -> Iterator[dict[str, Any]]:
+        record = normalize_item(item, self.run_id, self.ingested_at or ingest_time(timestamp))
         self.normalized.inc()
         if record["published_at_source"] == "ingested":
             self.undated.inc()

@@ -278,6 +278,7 @@ class ClaimKeysFn(beam.DoFn):
 
     DUPLICATES = "duplicates"
     EXPIRED = "expired"  # keys whose state the TTL timer cleared, for tests and monitoring
+    RESIGHTED = "resighted"  # source ids of records seen before (same event id): counted, not written
 
     def __init__(self, reason: str, ttl_s: float) -> None:
         self.reason = reason
@@ -320,6 +321,7 @@ class ClaimKeysFn(beam.DoFn):
             )
         else:
             self.resighted.inc()
+            yield beam.pvalue.TaggedOutput(self.RESIGHTED, record["source"]["id"])
 
     @userstate.on_timer(CLAIM_EXPIRY)
     def expire(self, key: str = beam.DoFn.KeyParam, claim_state: Any = _CLAIM) -> Iterator[Any]:
@@ -615,9 +617,11 @@ STREAM_KEYS: tuple[tuple[str, Callable[[Record], str | None]], ...] = tuple(
 
 
 class StreamDedup(beam.PTransform):
-    """Records -> {'events', 'duplicates', 'expired'}: exact keys in state with a TTL, then near duplicates if enabled.
+    """Records -> {'events', 'duplicates', 'expired', 'resighted'}: exact keys in state with a TTL, then near
+    duplicates if enabled.
 
-    ``expired`` carries the exact keys whose state a TTL timer cleared (monitoring, tests).
+    ``expired`` carries the exact keys whose state a TTL timer cleared (monitoring, tests); ``resighted`` the
+    source id of every record dropped as seen before (the same item listed again), for the window's books.
 
     ``seeds`` is a PCollection of (key, claim tuple) such as ``SeedClaims`` produces (already one
     per key); ``near_dup`` turns on the band-key stage (None: exact keys only), and ``band_seeds``
@@ -638,16 +642,17 @@ class StreamDedup(beam.PTransform):
         # Without seeds there is no side input at all: the direct runner holds every element back
         # until a side input is ready, which makes tests crawl.
         side_inputs = {"seeds": beam.pvalue.AsDict(self.seeds)} if self.seeds is not None else {}
-        duplicates, expired = [], []
+        duplicates, expired, resighted = [], [], []
         for reason, key_fn in STREAM_KEYS:
             claimed = (
                 records
                 | f"KeyBy_{reason}" >> beam.Map(lambda r, fn=key_fn: (dedup_key(r, fn), r)).with_output_types(
                     KV[str, Any])
                 | f"Claim_{reason}" >> beam.ParDo(ClaimKeysFn(reason, self.ttl_s), **side_inputs).with_outputs(
-                    ClaimKeysFn.DUPLICATES, ClaimKeysFn.EXPIRED, main="events"
+                    ClaimKeysFn.DUPLICATES, ClaimKeysFn.EXPIRED, ClaimKeysFn.RESIGHTED, main="events"
                 )
             )
+            resighted.append(claimed[ClaimKeysFn.RESIGHTED])
             duplicates.append(claimed[ClaimKeysFn.DUPLICATES])
             expired.append(claimed[ClaimKeysFn.EXPIRED])
             records = claimed.events
@@ -662,5 +667,6 @@ class StreamDedup(beam.PTransform):
             "events": records,
             "duplicates": duplicates | "AllDuplicates" >> beam.Flatten(),
             "expired": expired | "AllExpired" >> beam.Flatten(),
+            "resighted": resighted | "AllResighted" >> beam.Flatten(),
         }
 

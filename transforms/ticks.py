@@ -6,6 +6,8 @@ generator (``ImpulseSeqGenDoFn``) and also ends when a *stop marker* exists: the
 SIGINT/SIGTERM, the generator claims the rest of its range at its next tick, the watermark then moves to
 the end of time, every open window fires and is committed, and the pipeline finishes like a ``--duration``
 run. The marker is a file (local or gs://) so it works wherever the generator runs.
+
+Locally the clock is ``transforms.local_runner.DirectTicks`` (that module says why).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.periodicsequence import ImpulseSeqGenDoFn, ImpulseSeqGenRestrictionProvider
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
+from transforms.local_runner import DirectTicks, runs_locally
 from transforms.state import refresh_lock
 
 
@@ -63,7 +66,7 @@ class _StoppableSeqGenFn(ImpulseSeqGenDoFn):
 
 class Ticks(beam.PTransform):
     """PBegin -> a timestamped tick every ``tick_s`` from when the job runs, for ``duration_s`` if given,
-    until the stop marker appears."""
+    until the stop marker appears: ``DirectTicks`` on the local runner, PeriodicImpulse's generator elsewhere."""
 
     def __init__(self, tick_s: float, marker: str, duration_s: float | None = None) -> None:
         super().__init__()
@@ -72,6 +75,8 @@ class Ticks(beam.PTransform):
         self.duration_s = duration_s
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        if runs_locally(pbegin.pipeline):
+            return pbegin | "Direct" >> DirectTicks(self.tick_s, self.marker, self.duration_s)
         duration, tick_s = self.duration_s, self.tick_s
 
         def bounds(_: Any) -> list:
