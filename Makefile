@@ -43,7 +43,7 @@ dataflow-stream: ## print the commands that run the streaming job on Dataflow (F
 lint: $(STAMP) ## ruff over the code
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP) ## run the benchmarks under bench/ (ratios against an in-session baseline; scale alone ~30 min)
+bench: $(STAMP) ## run the benchmarks under bench/ (ratios against an in-session baseline; scale alone ~30 min, stream 10 min)
 	$(PY) -m bench
 
 EVAL_STAMP := $(VENV)/.eval-installed

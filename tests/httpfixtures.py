@@ -6,7 +6,9 @@
   returning a mutable ``Resource`` so a test can change the body between fetches;
 * ``server.script(path, Reply(500), Reply(200, b"..."))`` answers successive requests with the
   given replies, repeating the last one;
-* ``server.fallback`` answers every other path (the benchmark generates feeds there).
+* ``server.fallback`` answers every other path (the benchmark generates feeds there);
+* ``GrowingFeed(every_s)`` is a live feed that gains an item every ``every_s`` seconds and remembers which
+  items it served (the streaming test and benchmark).
 
 Every request is recorded as a ``Hit`` (path, Host header, request headers, start/end times), and
 the server tracks how many requests each Host header had in flight at once, so tests can check
@@ -92,6 +94,62 @@ class Resource:
             body = zlib.compress(body)
             headers["Content-Encoding"] = "deflate"
         return Reply(200, body, headers)
+
+
+_PLACES = ("Kyiv", "Kharkiv", "Odesa", "Moscow", "Pyongyang", "Seoul", "Dnipro", "Belgorod", "Kherson", "Lviv")
+_SUBJECTS = ("drone strike", "grain shipment", "missile test", "power outage", "prisoner exchange",
+             "sanctions package", "artillery duel", "rail sabotage", "air defence upgrade", "ceasefire talks",
+             "troop rotation", "cyberattack")
+_VERBS = ("reported", "confirmed", "denied", "investigated", "condemned", "announced")
+
+
+def growing_item(i: int) -> tuple[str, str, str]:
+    """(guid, title, description) of the ``i``-th item of a ``GrowingFeed``: distinct stories, not a template."""
+    place, subject = _PLACES[i % len(_PLACES)], _SUBJECTS[(i * 7) % len(_SUBJECTS)]
+    verb, other = _VERBS[(i * 5) % len(_VERBS)], _PLACES[(i * 3 + 1) % len(_PLACES)]
+    title = f"{subject.capitalize()} near {place}: officials in {other} {verb} item {i}"
+    text = (f"Officials in {other} {verb} a {subject} near {place} on day {i % 28 + 1}, saying {i * 13 % 997} people "
+            f"were affected and that a {_SUBJECTS[(i * 5) % len(_SUBJECTS)]} in {_PLACES[(i * 7) % len(_PLACES)]} "
+            f"was unrelated to report number {i}.")
+    return f"urn:wirewatch-growing:{i}", title, text
+
+
+class GrowingFeed:
+    """An RSS feed that gains an item every ``every_s`` seconds from its first request, listing the newest ``keep``.
+
+    Answers with an ETag and 304 to a matching If-None-Match, like a well-behaved news site; ``served`` holds
+    the guids sent in a 200, ``first_listed`` when each item first appeared in one (epoch seconds)."""
+
+    def __init__(self, every_s: float, keep: int = 20) -> None:
+        self.every_s = every_s
+        self.keep = keep
+        self.started: float | None = None
+        self.served: set[str] = set()
+        self.first_listed: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def count(self, now: float) -> int:
+        """Items published by ``now`` (one at the start, one more every ``every_s``)."""
+        return 1 + int((now - (self.started or now)) // self.every_s)
+
+    def __call__(self, request: Request) -> Reply:
+        with self.lock:
+            now = time.time()
+            self.started = self.started or now
+            n = self.count(now)
+            items = [growing_item(i) for i in range(max(0, n - self.keep), n)]
+            etag = f'"items-{n}"'
+            if request.headers.get("if-none-match") == etag:
+                return Reply(304, b"", {"ETag": etag})
+            for guid, _, _ in items:
+                self.served.add(guid)
+                self.first_listed.setdefault(guid, now)
+        body = "".join(
+            f"<item><guid>{guid}</guid><title>{title}</title><link>https://live.example.org/{guid.rsplit(':', 1)[1]}"
+            f"</link><description>{text}</description></item>" for guid, title, text in items)
+        document = (f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Live</title>"
+                    f"<link>https://live.example.org/</link><description>growing</description>{body}</channel></rss>")
+        return Reply(200, document.encode(), {"Content-Type": "application/rss+xml; charset=utf-8", "ETag": etag})
 
 
 def http_date(epoch: float) -> str:

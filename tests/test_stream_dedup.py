@@ -305,3 +305,42 @@ def test_band_verdicts_do_not_depend_on_processing_order() -> None:
         assert dup is late and match.event_id == ev(1) and match.order == early.order
     seeded = [Member(0.0, fp1, seeded=True)]
     assert list(band_verdicts(Member(0.0, fp2, seeded=True), seeded, same)) == []  # settled stories
+
+
+def test_dedup_state_stays_flat_over_days_of_polls() -> None:
+    """Six simulated days of polls (every 2 h, each listing the newest 5 items, one new item per poll), TTL one
+    day: the keys held in state (claimed minus cleared by their TTL timers) level off after the first day and
+    stay flat; nothing accumulates for the job's lifetime."""
+    day, every, listed, days = 86_400.0, 7_200.0, 5, 6
+    polls = int((days + 1) * day / every)  # a day more than is checked: the last day has no edge
+    stream = TestStream()
+    for k in range(polls):
+        items = [record(i, guid=f"urn:day:{i}", url=f"https://n.example/{i}", text=f"Story {i} text.")
+                 for i in range(max(0, k - listed + 1), k + 1)]
+        stream = stream.advance_watermark_to(k * every - 1).add_elements([at(k * every, r) for r in items])
+    stream = stream.advance_watermark_to_infinity()
+
+    def live_keys_per_day(marks: list[tuple[str, float]]) -> None:
+        keys_per_event = 3  # guid, url and content hash claims
+        per_day = int(day / every)
+        live = []
+        for d in range(1, days + 1):
+            end = d * day
+            claimed = sum(keys_per_event for kind, ts in marks if kind == "new" and ts <= end)
+            cleared = sum(1 for kind, ts in marks if kind == "expired" and ts <= end)
+            live.append(claimed - cleared)
+        # a key lives until a day after its last sighting: the guid claim sees every listing of its item (so
+        # `listed` - 1 polls longer); a re-listed item stops there, so its url and content claims see only the first
+        expected = (per_day + listed - 1) + (keys_per_event - 1) * per_day
+        assert live[1:] == [expected] * (days - 1), live
+        assert live[0] <= expected
+
+    with streaming_pipeline() as p:
+        out = p | stream | StreamDedup(ttl_s=day)
+        marks = (
+            (out["events"] | "New" >> beam.Map(lambda _, ts=beam.DoFn.TimestampParam: ("new", float(ts))),
+             out["expired"] | "Cleared" >> beam.Map(lambda _, ts=beam.DoFn.TimestampParam: ("expired", float(ts))))
+            | beam.Flatten()
+            | beam.WindowInto(beam.window.GlobalWindows())
+        )
+        assert_that(marks, live_keys_per_day)
