@@ -308,10 +308,10 @@ def test_band_verdicts_do_not_depend_on_processing_order() -> None:
 
 
 def test_dedup_state_stays_flat_over_days_of_polls() -> None:
-    """Six simulated days of polls (every 2 h, each listing the newest 5 items, one new item per poll), TTL one
+    """Four simulated days of polls (every 4 h, each listing the newest 3 items, one new item per poll), TTL one
     day: the keys held in state (claimed minus cleared by their TTL timers) level off after the first day and
     stay flat; nothing accumulates for the job's lifetime."""
-    day, every, listed, days = 86_400.0, 7_200.0, 5, 6
+    day, every, listed, days = 86_400.0, 14_400.0, 3, 4
     polls = int((days + 1) * day / every)  # a day more than is checked: the last day has no edge
     stream = TestStream()
     for k in range(polls):

@@ -14,7 +14,7 @@ from bench.bench_stream import RUN_ID, run_stream
 
 @pytest.mark.timeout(180)
 def test_a_live_run_writes_windows_while_it_runs_every_item_once_and_query_reads_them(tmp_path: Path) -> None:
-    run = run_stream(tmp_path, duration_s=16, every_s=1.0, poll_s=1.0, window_s=4.0, rss_every_s=2.0)
+    run = run_stream(tmp_path, duration_s=10, every_s=1.0, poll_s=1.0, window_s=3.0, rss_every_s=2.0)
     assert run.returncode == 0, run.stderr[-3000:]
     # windows became readable (manifest and every file it lists) while the job was still running
     assert [w for w in run.windows if w["while_running"] and not w["closed_early"]], run.windows
