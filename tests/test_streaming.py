@@ -379,3 +379,25 @@ def test_a_stop_signal_drains_the_open_windows_commits_them_and_exits_0(tmp_path
     assert sorted(e["guid"] for e in events) == sorted(f"urn:wirewatch-test:{slug}" for slug, _ in stories)
     lock = out / "_state" / "run.lock"
     assert not lock.exists() and not (out / "_state" / "stop" / "stream-sigint").exists()
+
+
+# -- the local runner ------------------------------------------------------------------------
+
+
+def test_the_local_runner_accepts_a_combine_over_the_global_window_in_streaming_mode() -> None:
+    """Beam's BundleBasedDirectRunner refuses a CombinePerKey over the global window in streaming mode (its
+    rewrites run in the wrong order, transforms/local_runner.py); StreamingDirectRunner runs it. The seed read
+    of the streaming job is such a combine."""
+    from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+
+    from transforms.local_runner import StreamingDirectRunner
+
+    def build(p: beam.Pipeline) -> beam.PCollection:
+        return p | beam.Create([("a", 1), ("a", 2), ("b", 5)]) | beam.CombinePerKey(sum)
+
+    plain = beam.Pipeline(runner=BundleBasedDirectRunner(), options=PipelineOptions(streaming=True))
+    build(plain)
+    with pytest.raises(RuntimeError, match="was not replaced as expected"):
+        plain.run()
+    with beam.Pipeline(runner=StreamingDirectRunner(), options=PipelineOptions(streaming=True)) as p:
+        assert_that(build(p), equal_to([("a", 3), ("b", 5)]))

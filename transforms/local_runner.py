@@ -11,7 +11,8 @@ SDF support holds the output watermark at -inf while a restriction is open and c
 source: each evaluation emits the tick that is due, holds the watermark at the next tick and hands itself
 back as unprocessed work, so the watermark follows the wall clock and every window fires as soon as the
 poll after its end is processed. ``StreamingDirectRunner`` fixes the order of the runner's graph rewrites
-for streaming. Both use the runner's internal API (pinned Beam 2.77.0; tests/test_local_runner.py runs them).
+for streaming. Both use the runner's internal API (pinned Beam 2.77.0): tests/test_streaming.py (the CLI run after
+a batch run, drain on signals) and tests/test_streaming_live.py run them.
 """
 
 from __future__ import annotations
