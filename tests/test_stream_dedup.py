@@ -344,3 +344,27 @@ def test_dedup_state_stays_flat_over_days_of_polls() -> None:
             | beam.WindowInto(beam.window.GlobalWindows())
         )
         assert_that(marks, live_keys_per_day)
+
+
+def test_the_local_runner_forgets_keys_whose_ttl_cleared_them() -> None:
+    """On the local runner (transforms/local_runner.py) a dedup key costs nothing once its TTL has cleared it:
+    Beam's runner would keep an object per key ever seen for the job's lifetime."""
+    from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+
+    from transforms.local_runner import StreamingDirectRunner
+
+    def keys_left(runner: BundleBasedDirectRunner) -> int:
+        stream = TestStream()
+        for k in range(0, 300, 50):
+            stream = stream.advance_watermark_to(k - 1).add_elements(
+                [at(k, record(i, guid=f"urn:{i}", url=f"https://n.example/{i}")) for i in range(k, k + 50)])
+        stream = stream.advance_watermark_to(10_000)  # every key's TTL (100 s) has passed
+        pipeline = beam.Pipeline(runner=runner, options=PipelineOptions(streaming=True))
+        _ = pipeline | stream | StreamDedup(ttl_s=TTL)
+        result = pipeline.run()
+        result.wait_until_finish()
+        states = result._evaluation_context._transform_keyed_states
+        return sum(len(keys) for step, keys in states.items() if "Claim_" in step.full_label)
+
+    assert keys_left(StreamingDirectRunner()) == 0
+    assert keys_left(BundleBasedDirectRunner()) == 3 * 300  # what the fix is for: one per key ever seen

@@ -49,7 +49,38 @@ class StreamingDirectRunner(BundleBasedDirectRunner):
             overrides = _get_transform_overrides(options)
             streaming = [o for o in overrides if type(o).__name__.startswith("Streaming")]
             pipeline.replace_all([*overrides, *streaming])
-        return super().run_pipeline(pipeline, options)
+        result = super().run_pipeline(pipeline, options)
+        forget_empty_keys(result._evaluation_context)
+        return result
+
+
+def is_empty(state: Any) -> bool:
+    """Whether a key's runner state (``DirectUnmergedState``) holds no value, timer or watermark hold."""
+    return (not state.global_state
+            and not any(state.timers.values())
+            and not any(any(values for values in tags.values()) for tags in state.state.values()))
+
+
+def forget_empty_keys(context: Any) -> None:
+    """Make the runner drop a key's bookkeeping once the key holds nothing.
+
+    The runner keeps an object per state key it has ever seen, also after a TTL timer cleared the key's state:
+    measured here, about 0.9 KB per key after every dedup key had expired (3 keys per event, plus the band keys
+    of near-duplicate dedup), for the job's lifetime. After each bundle is committed, the keys it touched that
+    hold nothing are forgotten; a key seen again starts afresh, as the runner does for a new key. The runner
+    commits bundles and scans keys for timers on its single worker thread, so this cannot race them.
+    """
+    commit = context.handle_result
+
+    def handle_result(completed_bundle: Any, completed_timers: Any, result: Any) -> Any:
+        committed = commit(completed_bundle, completed_timers, result)
+        states = context._transform_keyed_states[result.transform]
+        for key in result.partial_keyed_state:
+            if key in states and is_empty(states[key]):
+                del states[key]
+        return committed
+
+    context.handle_result = handle_result
 
 
 def runs_locally(pipeline: beam.Pipeline) -> bool:
