@@ -124,10 +124,9 @@ def run_stream(workdir: Path, duration_s: float, every_s: float, poll_s: float, 
                 if path not in seen and (manifest := readable(path)) is not None:
                     seen[path] = time.time()
                     end = epoch(manifest["window"]["end"])
-                    # the last window is cut short when the job stops: it is committed before its nominal end
+                    # lag < 0: committed before the window's nominal end (its last tick was already processed)
                     result.windows.append({"window_end": manifest["window"]["end"], "lag_s": round(seen[path] - end, 2),
-                                           "events": manifest["totals"]["events"], "while_running": True,
-                                           "closed_early": seen[path] < end})
+                                           "events": manifest["totals"]["events"], "while_running": True})
                     if not manifest["balanced"]:
                         result.unbalanced.append(path.name)
             time.sleep(0.2)
@@ -137,12 +136,14 @@ def run_stream(workdir: Path, duration_s: float, every_s: float, poll_s: float, 
         result.stderr = (workdir / "job.log").read_text(encoding="utf-8")
         result.returncode, result.duration_s = job.returncode, result.ended_at - started
         result.served = set(feed.served)
+    for window in result.windows:  # the job's stop cuts its last window short
+        window["cut_by_stop"] = epoch(window["window_end"]) > result.ended_at
     for path in sorted((out / "runs").glob(f"{RUN_ID}-*.json")):
         if path not in seen:  # written in the job's last moments, found after it exited
             manifest = json.loads(path.read_text(encoding="utf-8"))
             result.windows.append({"window_end": manifest["window"]["end"], "lag_s": None,
                                    "events": manifest["totals"]["events"], "while_running": False,
-                                   "closed_early": True})
+                                   "cut_by_stop": epoch(manifest["window"]["end"]) > result.ended_at})
             if not manifest["balanced"]:
                 result.unbalanced.append(path.name)
     result.event_guids = [json.loads(line)["guid"] for p in sorted(out.glob("events/dt=*/*.jsonl"))
@@ -164,7 +165,7 @@ def main() -> dict:
     duration = MINUTES * 60
     with tempfile.TemporaryDirectory(prefix="wirewatch-bench-stream-") as tmp:
         run = run_stream(Path(tmp), duration, EVERY_S, POLL_S, WINDOW_S, near_dup=NEAR_DUP)
-    lags = [w["lag_s"] for w in run.windows if w["lag_s"] is not None and not w["closed_early"]]
+    lags = [w["lag_s"] for w in run.windows if w["lag_s"] is not None and not w["cut_by_stop"]]
     twice = [g for g, n in Counter(run.event_guids).items() if n > 1]
     results: dict[str, Any] = {
         "minutes": MINUTES, "item_every_s": EVERY_S, "poll_s": POLL_S, "window_s": WINDOW_S, "near_dup": NEAR_DUP,

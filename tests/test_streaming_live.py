@@ -17,7 +17,7 @@ def test_a_live_run_writes_windows_while_it_runs_every_item_once_and_query_reads
     run = run_stream(tmp_path, duration_s=10, every_s=1.0, poll_s=1.0, window_s=3.0, rss_every_s=2.0)
     assert run.returncode == 0, run.stderr[-3000:]
     # windows became readable (manifest and every file it lists) while the job was still running
-    assert [w for w in run.windows if w["while_running"] and not w["closed_early"]], run.windows
+    assert [w for w in run.windows if w["while_running"] and not w["cut_by_stop"]], run.windows
     # every item the feed served is an event exactly once, in JSONL and in Parquet
     assert run.served and sorted(run.event_guids) == sorted(run.served)
     assert not [g for g, n in Counter(run.event_guids).items() if n > 1]
