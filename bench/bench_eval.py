@@ -37,6 +37,7 @@ from transforms.tag import Tagger, tag_record
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL_SET = REPO / "bench" / "eval_set" / "documents.jsonl"
+HOMONYM_SET = REPO / "bench" / "eval_set" / "homonyms.jsonl"
 CORPUS = REPO.parent / "shared" / "corpus"
 TOPICS = ("ukraine", "russia", "dprk")
 FOCUS_CODES = {"UA": "ukraine", "RU": "russia", "KP": "dprk"}
@@ -274,6 +275,36 @@ def score_by_group(docs: Sequence[EvalDoc], predictions: Sequence[Prediction],
     return out
 
 
+def load_homonyms(path: Path = HOMONYM_SET) -> list[EvalDoc]:
+    """The place-homonym sentences (``homonyms.jsonl``): one text each, gold = every country it names."""
+    docs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            gold = frozenset(entry["countries"])
+            docs.append(EvalDoc(entry["id"], entry["lang"], "own", {"title": None, "summary": None,
+                                "body": entry["text"], "language": entry["lang"]}, frozenset(), frozenset(), gold))
+    return docs
+
+
+def homonym_scores(tagger: Tagger, docs: Sequence[EvalDoc] | None = None) -> dict[str, dict[str, Any]]:
+    """Micro P/R/F1 of every country found, by language and for "all", on the homonym sentences."""
+    docs = load_homonyms() if docs is None else docs
+    predictions = [wirewatch_prediction(tagger, doc) for doc in docs]
+    return {group: scores["countries"] for group, scores in score_by_group(docs, predictions).items()}
+
+
+def homonym_errors(tagger: Tagger, docs: Sequence[EvalDoc] | None = None) -> list[str]:
+    """The homonym sentences whose countries are wrong, with what was missed and added."""
+    out = []
+    for doc in load_homonyms() if docs is None else docs:
+        found = wirewatch_prediction(tagger, doc).countries
+        if found != doc.other:
+            out.append(f"  {doc.id} missed {sorted(doc.other - found)} extra {sorted(found - doc.other)}: "
+                       f"{doc.record['body'][:70]}")
+    return out
+
+
 def errors(docs: Sequence[EvalDoc], predictions: Sequence[Prediction]) -> list[dict[str, Any]]:
     """The documents a tagger got wrong (focus topics or primary countries), with what was missed and added."""
     out = []
@@ -419,6 +450,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["baseline_note"] = note
         print(f"speed: wirewatch {ours['all']['docs_per_s']:,.0f} docs/s vs baseline "
               f"{theirs['all']['docs_per_s']:,.0f} docs/s = {ratio:.1f}x")
+    homonyms = homonym_scores(tagger)
+    results["homonyms"] = homonyms
+    print("\nplace homonyms (bench/eval_set/homonyms.jsonl), every country found:")
+    for group, counts in homonyms.items():
+        print(f"  {group:<6} P {counts['p']:.3f}  R {counts['r']:.3f}  F1 {counts['f1']:.3f}  "
+              f"(tp {counts['tp']}, fp {counts['fp']}, fn {counts['fn']})")
+    if args.errors:
+        print("\n".join(homonym_errors(tagger)))
     missed = targets_missed(ours)
     results["below_target"] = missed
     print(f"below the 0.95 target: {', '.join(missed) if missed else 'none'}")

@@ -13,6 +13,7 @@ import pycountry
 
 from transforms.tag.config import CountryAliases, Term
 from transforms.tag.matcher import _PLACE_LAYER, _Target
+from transforms.tag.places import region_terms
 from transforms.tag.text import (
     _LANGUAGE_GROUPS,
     _LATIN_LANGUAGES,
@@ -159,6 +160,21 @@ def pycountry_entries(curated: set[str]) -> Iterable[tuple[str, _Target]]:
                          ko_particle=script == "hangul" and len(name.replace(" ", "")) <= 2)
         yield name, target
 
+
+
+def region_entries(taken: set[str]) -> Iterable[tuple[str, _Target]]:
+    """The US states and Canadian provinces as places of their country ("Kentucky", "Nouveau-Mexique", "Онтарио"),
+    minus patterns already taken: so "New Mexico" and "New Jersey" are read whole, never as Mexico or Jersey."""
+    seen: set[tuple[str, str]] = set()
+    for code, lang, name in region_terms():
+        norm = _normalize_pattern(name)
+        if norm in taken or (norm, code) in seen:
+            continue
+        seen.add((norm, code))
+        script = _script(name)
+        langs = frozenset(_LANGUAGE_GROUPS.get(lang, {lang})) | (_LATIN_LANGUAGES if lang == "en" else frozenset())
+        yield name, _Target(layer=_PLACE_LAYER, kind="place", ref=code, case="proper", surface=name,
+                            langs=langs, script=script)
 
 
 def name_index(aliases: CountryAliases) -> dict[str, str | None]:

