@@ -14,11 +14,11 @@ _UPPER = "A-ZÀ-ÖØ-ÞА-ЯЁІЇЄҐ"
 _DATELINE_PREFIX = re.compile(
     rf"^\s*(?:[{_UPPER}][{_UPPER}'’.\- ]{{2,30}}(?:,[^—–\n(]{{2,40}}?)?\s*(?:\([^)\n]{{2,30}}\))?\s*[—–-]{{1,2}}\s"
     rf"|[{_UPPER}][\w'’.\- ]{{1,30}}(?:,[^—–\n(]{{2,40}}?)?\s*\((?:{_AGENCIES})\)\s*[—–-]{{1,2}}\s"
-    r"|\([^=)\n]{1,20}=[^)\n]{1,20}\)\s*)"
+    r"|\([^=)\n]{1,20}=[^)\n]{1,20}\)\s*"
+    # An outlet's credit line: "Ukrinform/ Kyiv:", "Yonhap/ Seoul —", "Укрінформ/ Київ:", "연합뉴스/ 서울:".
+    rf"|[{_UPPER}가-힣][\w'’.&]{{1,30}}(?: [{_UPPER}][\w'’.&]{{1,20}}){{0,2}}/\s?"
+    rf"[{_UPPER}가-힣][\w'’.\-]{{1,30}}(?: [{_UPPER}][\w'’.\-]{{1,20}}){{0,2}}\s?(?::|[—–-]{{1,2}})\s)"
 )
-
-
-
 
 @dataclass
 class _Doc:
@@ -31,6 +31,8 @@ class _Doc:
 
 
 def _split_dateline(body: str) -> tuple[str, str]:
+    """The wire dateline or outlet credit line opening a text, and the rest: the dateline's country is where the
+    story was filed from, the credit line's the outlet's home, neither what it is about."""
     m = _DATELINE_PREFIX.match(body)
     if m is None or m.end() > 80:
         return "", body

@@ -17,11 +17,12 @@ from transforms.tag.attribution import (
     _SENTENCE_BREAK,
     _SOURCE_WEIGHT,
     _attributions,
+    _body_attributions,
     _Cues,
     _head_end,
     _sentence_bounds,
 )
-from transforms.tag.config import Entity
+from transforms.tag.config import Entity, Taxonomy
 from transforms.tag.document import _Doc
 from transforms.tag.homonyms import _looks_like_person, looks_like_first_name, resolve_ambiguous
 from transforms.tag.matcher import _Target
@@ -85,15 +86,19 @@ class _CountryAcc:
     lead: bool = False
     subject: bool = False  # the first own mention of the lead, near its start
     opponent: bool = False  # the other side of a fight named in the title or lead
+    sources: int = 0  # mentions that only name the source of a claim
     evidence: _Evidence = field(default_factory=_Evidence)
 
 
-def _group_mentions(text: str, mentions: list[tuple[str, str, int, int]], first: int, labels: dict[int, str]
-                    ) -> dict[tuple[str, str, str], list[int]]:
+def _group_mentions(text: str, mentions: list[tuple[str, str, int, int]], first: int, labels: dict[int, str],
+                    skip: set[int]) -> dict[tuple[str, str, str], list[int]]:
     """Offsets of the mentions from index ``first`` on, by (country, kind, surface) in order of first appearance; a
     moved place homonym's surface is its evidence line."""
     groups: dict[tuple[str, str, str], list[int]] = {}
-    for code, kind, start, stop in mentions[first:]:
+    for i in range(first, len(mentions)):
+        if skip and i in skip:
+            continue
+        code, kind, start, stop = mentions[i]
         key = (code, kind, labels[start] if kind == "homonym" else text[start:stop])
         offsets = groups.get(key)
         if offsets is None:
@@ -182,8 +187,16 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
     dateline_codes = {dateline_country} if dateline_country else set()
     if "dateline" in segment_roles:
         dateline_codes.update(m[0] for m, role in zip(mentions, roles, strict=False) if role == "dateline")
-    cues = _Cues(tagger._cue_matcher, doc, head_end)
+    cues = _Cues(tagger._cue_matcher, doc, len(text))
     sources = _attributions(doc, mentions, roles, cues, head_end)
+    title_codes = {m[0] for m, role in zip(mentions, roles, strict=False) if role == "title"}
+    # The parties the title and lead present as actors keep their body statements ("Zelensky said more exchanges
+    # would follow" in a story on a Ukraine-Russia swap): only other countries are tested as sources in the body.
+    actors = {m[0] for i, (m, role) in enumerate(zip(mentions, roles, strict=False))
+              if (role == "title" or role == "lead") and i not in sources}
+    body_sources = _body_attributions(doc, mentions, bisect_left([m[2] for m in mentions], head_end), cues,
+                                      title_codes, actors)
+    sources |= body_sources
     accs: dict[str, _CountryAcc] = {}
     own_heads: list[tuple[str, int, int]] = []  # own title and lead mentions, for coordination
     lead_seen = False  # the lead's first own mention is its sentence's subject ("Ukrainian troops engaged...")
@@ -206,6 +219,7 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
             continue
         if i in sources:
             acc.raw_own += weight * _SOURCE_WEIGHT
+            acc.sources += 1
             continue
         if kind == "demonym" and text[start].isupper() and _PERSON_DEMONYM.search(text, max(0, start - 4), start):
             acc.raw_own += weight * _SOURCE_WEIGHT  # "le Français" (a person), not France
@@ -231,7 +245,19 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
                             accs[prev_code].opponent = True
                         break
     body_weight = field_weights["body"]
-    for (code, kind, surface), offsets in _group_mentions(text, mentions, one_by_one, labels).items():
+    for i in sorted(i for i in body_sources if i >= one_by_one):
+        code, kind, start, stop = mentions[i]
+        weight = body_weight * kind_weights[kind]
+        acc = accs.get(code)
+        if acc is None:
+            acc = accs[code] = _CountryAcc()
+        acc.mentions += 1
+        acc.raw += weight
+        acc.evidence.add(labels[start] if kind == "homonym" else text[start:stop], start)
+        if not (kind == "place" and code in dateline_codes):
+            acc.raw_own += weight * _SOURCE_WEIGHT
+            acc.sources += 1
+    for (code, kind, surface), offsets in _group_mentions(text, mentions, one_by_one, labels, body_sources).items():
         count = len(offsets)
         weight = body_weight * kind_weights[kind]
         acc = accs.get(code)
@@ -295,6 +321,24 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
         })
     records.sort(key=lambda r: (not r["primary"], -r["score"], r["code"]))
     return records, accs, entity_hits
+
+
+def promote_parties(countries: list[dict[str, Any]], accs: Mapping[str, _CountryAcc], topics: list[dict[str, Any]],
+                    taxonomy: Taxonomy) -> list[dict[str, Any]]:
+    """Countries made primary because they are a party to what happens although they also speak about it: the
+    country of a topic that fired, named as a source and at least once as an actor ("Zelensky said North Korean
+    troops suffered losses... Ukrainian units repelled assaults"). A country that only speaks stays a mention."""
+    fired = {t["id"] for t in topics}
+    parties = {code for topic in taxonomy.topics if topic.id in fired and not topic.parents for code in topic.countries}
+    changed = False
+    for record in countries:
+        acc = accs.get(record["code"])
+        if not record["primary"] and record["code"] in parties and acc is not None and acc.sources \
+                and acc.mentions_own:
+            record["primary"] = changed = True
+    if changed:
+        countries.sort(key=lambda r: (not r["primary"], -r["score"], r["code"]))
+    return countries
 
 
 def entity_records(entities: tuple[Entity, ...], doc: _Doc, entity_hits: Mapping[int, list[tuple[int, int]]]

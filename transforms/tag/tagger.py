@@ -27,7 +27,7 @@ from transforms.tag.document import _build_doc
 from transforms.tag.gazetteer import curated_entries, make_target, name_index, pycountry_entries, region_entries
 from transforms.tag.matcher import _PLACE_LAYER, _TOPIC_LAYER, _leftmost_longest, _Matcher, _Target
 from transforms.tag.places import PlaceHomonyms
-from transforms.tag.scoring import entity_records, score_countries
+from transforms.tag.scoring import entity_records, promote_parties, score_countries
 from transforms.tag.text import _SCRIPTS, _collapse, _fold, _normalize_pattern
 from transforms.tag.topics import score_topics
 
@@ -106,6 +106,7 @@ class Tagger:
                        if c != dateline_country and pycountry.countries.get(alpha_2=c) is not None)
         countries, accs, entity_hits = score_countries(self, doc, place, dateline_country, places)
         topics = score_topics(self, doc, topic_found, countries, accs, frozenset(subjects))
+        countries = promote_parties(countries, accs, topics, self.taxonomy)
         entities = entity_records(self._entities, doc, entity_hits)
         return TagResult(countries=countries, topics=topics, entities=entities)
 
