@@ -13,7 +13,7 @@ import pycountry
 
 from transforms.tag.config import CountryAliases, Term
 from transforms.tag.matcher import _PLACE_LAYER, _Target
-from transforms.tag.places import region_terms
+from transforms.tag.places import NEIGHBOURHOOD_AFTER, NEIGHBOURHOOD_BEFORE, region_terms
 from transforms.tag.text import (
     _LANGUAGE_GROUPS,
     _LATIN_LANGUAGES,
@@ -175,6 +175,19 @@ def region_entries(taken: set[str]) -> Iterable[tuple[str, _Target]]:
         langs = frozenset(_LANGUAGE_GROUPS.get(lang, {lang})) | (_LATIN_LANGUAGES if lang == "en" else frozenset())
         yield name, _Target(layer=_PLACE_LAYER, kind="place", ref=code, case="proper", surface=name,
                             langs=langs, script=script)
+
+
+def neighbourhood_blockers(entries: Iterable[tuple[str, _Target]]) -> Iterable[tuple[str, _Target]]:
+    """Blockers for neighbourhoods and streets named after a country ("Little Italy", "Holland Park"), made from the
+    English country names: the matcher's leftmost-longest pass prefers them to the bare name."""
+    names = {target.surface or text for text, target in entries
+             if target.kind == "name" and target.script == "latin" and "*" not in text and text[:1].isupper()
+             and (target.langs is None or "en" in target.langs)}
+    for name in sorted(names):
+        for before in NEIGHBOURHOOD_BEFORE:
+            yield f"{before} {name}", _Target(layer=_PLACE_LAYER, kind="blocker", ref=None, case="proper")
+        for after in NEIGHBOURHOOD_AFTER:
+            yield f"{name} {after}", _Target(layer=_PLACE_LAYER, kind="blocker", ref=None, case="proper")
 
 
 def name_index(aliases: CountryAliases) -> dict[str, str | None]:

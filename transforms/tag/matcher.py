@@ -35,6 +35,7 @@ class _Target:
     langs: frozenset[str] | None = None
     script: str = "latin"
     ko_particle: bool = False
+    homonym: bool = False  # a country's name or place that is also a town, a province or a first name elsewhere
 
 
 # How a pattern's match ends: at its key (then a word boundary, or anywhere for Hangul keys, which take

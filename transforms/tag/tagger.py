@@ -6,6 +6,7 @@ import functools
 import logging
 import pickle
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,14 @@ from transforms.tag.config import (
     _taxonomy,
 )
 from transforms.tag.document import _build_doc
-from transforms.tag.gazetteer import curated_entries, make_target, name_index, pycountry_entries, region_entries
+from transforms.tag.gazetteer import (
+    curated_entries,
+    make_target,
+    name_index,
+    neighbourhood_blockers,
+    pycountry_entries,
+    region_entries,
+)
 from transforms.tag.matcher import _PLACE_LAYER, _TOPIC_LAYER, _leftmost_longest, _Matcher, _Target
 from transforms.tag.places import PlaceHomonyms
 from transforms.tag.scoring import entity_records, promote_parties, score_countries
@@ -45,6 +53,7 @@ class Tagger:
         self._ambiguous = aliases.ambiguous
         self._top_topics = tuple(t for t in taxonomy.topics if not t.parents)
         self._subtopics = tuple(t for t in taxonomy.topics if t.parents)
+        self._topic_countries = frozenset(code for t in self._top_topics for code in t.countries)
         self._country_names = {c.alpha_2: c.name for c in pycountry.countries}
         entries = list(curated_entries(aliases))
         curated = {_normalize_pattern(text) for text, target in entries if target.layer == _PLACE_LAYER}
@@ -52,6 +61,8 @@ class Tagger:
         taken = {_normalize_pattern(text) for text, target in entries if target.layer == _PLACE_LAYER}
         entries.extend(region_entries(taken))
         self._places = PlaceHomonyms(_gazetteer_names(entries))
+        entries = [(text, _flag_homonym(self._places, text, target)) for text, target in entries]
+        entries.extend(neighbourhood_blockers(entries))
         for topic in taxonomy.topics:
             for term in topic.terms:
                 entries.append((term.text, make_target(_TOPIC_LAYER, "topic", topic.id, term, langs=True)))
@@ -109,6 +120,14 @@ class Tagger:
         countries = promote_parties(countries, accs, topics, self.taxonomy)
         entities = entity_records(self._entities, doc, entity_hits)
         return TagResult(countries=countries, topics=topics, entities=entities)
+
+
+def _flag_homonym(places: PlaceHomonyms, text: str, target: _Target) -> _Target:
+    """The target, flagged when its mentions need the place-homonym tests."""
+    if target.layer == _PLACE_LAYER and target.kind in ("name", "place", "demonym") \
+            and places.needs_check(_normalize_pattern(text), _collapse(text)):
+        return replace(target, homonym=True)
+    return target
 
 
 def _gazetteer_names(entries: Iterable[tuple[str, _Target]]) -> set[tuple[str, str]]:
