@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from typing import Any
-
-import ahocorasick_rs
 
 from transforms.tag.document import _Doc
+from transforms.tag.matcher import _Automaton, wildcard_regex
 from transforms.tag.text import _WORD_TAIL, _is_hangul, _normalize_pattern
 
 # Who said it is not what the story is about: "..., Seoul says", "selon Washington", "по данным Южной Кореи".
@@ -146,7 +144,7 @@ _CUE_KINDS = (("says", _SAYS_TERMS), ("according", _ACCORDING_TERMS), ("said", _
               ("opponent_preposition", _OPPONENT_PREPOSITIONS), ("opponent_verb", _OPPONENT_VERBS))
 
 
-class _CueScanner:
+class _CueScanner(_Automaton):
     """The automaton of attribution and fight cue words (all languages, any case), with its own light scan loop.
 
     Cues are now found in the whole story, not only its title and lead; the general matcher's scan (language
@@ -164,21 +162,11 @@ class _CueScanner:
                 elif star == len(norm) - 1:
                     by_key.setdefault(norm[:-1], []).append((kind, ""))
                 else:
-                    body = r"\w*".join(re.escape(part).replace(r"\ ", " +") for part in norm.split("*")) + r"(?!\w)"
-                    by_key.setdefault(norm[:star], []).append((kind, body))
+                    by_key.setdefault(norm[:star], []).append((kind, wildcard_regex(norm)))
         self.keys = list(by_key)
         self._entries = [tuple((kind, None if rule is None or rule == "" else re.compile(rule), rule == "")
                                for kind, rule in by_key[key]) for key in self.keys]
-        self._automaton = ahocorasick_rs.AhoCorasick(self.keys)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_automaton"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._automaton = ahocorasick_rs.AhoCorasick(self.keys)
+        self._build_automaton()
 
     def spans(self, folded: str) -> dict[str, list[tuple[int, int]]]:
         """(start, stop) of every cue word by kind, in text order."""

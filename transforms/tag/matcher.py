@@ -113,13 +113,38 @@ def _compile(norm: str, targets: tuple[_Target, ...]) -> tuple[str, dict[str | N
     key = norm[:star]
     if star == len(norm) - 1:
         return key, _entries_by_language(_END_STEM, None, targets)
+    return key, _entries_by_language(_END_REGEX, _LazyRegex(wildcard_regex(norm)), targets)
+
+
+def wildcard_regex(norm: str) -> str:
+    """The regex of a normalized pattern with a '*' inside ("заяв* в"): each '*' any word characters, each space one
+    or more, and a word boundary at the end unless the pattern ends with '*' or in Hangul (particles follow)."""
     body = r"\w*".join(re.escape(part).replace(r"\ ", " +") for part in norm.split("*"))
-    if not norm.endswith("*") and not hangul:
+    if not norm.endswith("*") and not any(_is_hangul(ch) for ch in norm):
         body += r"(?!\w)"
-    return key, _entries_by_language(_END_REGEX, _LazyRegex(body), targets)
+    return body
 
 
-class _Matcher:
+class _Automaton:
+    """An Aho-Corasick automaton over ``keys`` that pickles as its keys (it cannot be pickled itself) and is rebuilt
+    from them on loading, in ~6 ms for the tagger's matcher."""
+
+    keys: list[str]
+
+    def _build_automaton(self) -> None:
+        self._automaton = ahocorasick_rs.AhoCorasick(self.keys)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_automaton"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._build_automaton()
+
+
+class _Matcher(_Automaton):
     """One Aho-Corasick automaton over every configured pattern, with word-boundary and case checks.
 
     Each key's value holds its patterns already filtered per story language, so the scan loop (run for
@@ -137,21 +162,11 @@ class _Matcher:
             key, by_language = _compile(norm, tuple(dict.fromkeys(targets)))
             by_key[key].append(by_language)
         self.keys = list(by_key)  # the automaton's literal keys (bench/bench_tag.py times them one regex each)
-        self._automaton = ahocorasick_rs.AhoCorasick(self.keys)
+        self._build_automaton()
         self._entries = [patterns[0] if len(patterns) == 1
                          else {lang: tuple(e for p in patterns for e in p[lang]) for lang in patterns[0]}
                          for patterns in by_key.values()]
         self.size = len(by_pattern)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """The matcher without its automaton, which cannot be pickled and is rebuilt from the keys in 6 ms."""
-        state = self.__dict__.copy()
-        del state["_automaton"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._automaton = ahocorasick_rs.AhoCorasick(self.keys)
 
     def scan(self, text: str, folded: str, lang: str | None) -> tuple[list[_Found], list[_Found]]:
         """(place-layer, topic-layer) matches that pass their boundary, case and language checks."""
