@@ -7,13 +7,10 @@ in the body", "self-statement", "credit line", "place homonym") and homonyms.jso
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-from bench.bench_tag import make_documents
 from transforms.tag import Tagger, TagResult, _build_doc, _fold
-from transforms.tag.attribution import _CUE_KINDS, _CueScanner, _sentence_bounds, _Sentences
+from transforms.tag.attribution import _CUE_KINDS, _CueScanner
 from transforms.tag.places import us_ca_regions
 
 
@@ -186,19 +183,8 @@ def test_regions_cover_states_provinces_and_their_written_forms() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The helpers that keep the whole-text checks fast give the answers of the plain ones
+# The cue scanner
 # --------------------------------------------------------------------------------------------
-
-def test_sentence_bounds_by_bisect_equal_the_plain_search() -> None:
-    rng = random.Random(14)
-    for title, summary, body, _language in make_documents(20, 3072):
-        text = _build_doc(title, summary, body).text
-        sentences = _Sentences(text)
-        for _ in range(50):
-            start = rng.randrange(len(text) - 5)
-            stop = start + rng.randrange(1, 5)
-            assert sentences.bounds(start, stop) == _sentence_bounds(text, start, stop)
-
 
 def test_cue_scanner_finds_words_stems_and_phrases() -> None:
     scanner = _CueScanner()

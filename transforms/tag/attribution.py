@@ -116,30 +116,6 @@ def _sentence_bounds(text: str, start: int, stop: int) -> tuple[int, int]:
     return sentence_start, (after.start() if after else segment_end)
 
 
-_SENTENCE_OPENING = re.compile(r"[.!?] |\n")
-
-
-class _Sentences:
-    """``_sentence_bounds`` for many mentions of one text: the breaks are found once, then each lookup bisects."""
-
-    __slots__ = ("ends", "openings", "text")
-
-    def __init__(self, text: str):
-        self.text = text
-        self.openings = [m.start() for m in _SENTENCE_OPENING.finditer(text)]
-        self.ends = [m.start() for m in _SENTENCE_BREAK.finditer(text)]
-
-    def bounds(self, start: int, stop: int) -> tuple[int, int]:
-        i = bisect_left(self.openings, start) - 1
-        floor = max(0, start - 300)
-        # A ". " opening whose space is the mention's first character does not open its sentence.
-        while i >= 0 and self.openings[i] + 1 >= start and self.text[self.openings[i]] != "\n":
-            i -= 1
-        sentence_start = self.openings[i] + 1 if i >= 0 and self.openings[i] >= floor else floor
-        j = bisect_left(self.ends, stop)
-        return sentence_start, self.ends[j] if j < len(self.ends) else len(self.text)
-
-
 _CUE_KINDS = (("says", _SAYS_TERMS), ("according", _ACCORDING_TERMS), ("said", _SAID_TERMS),
               ("opponent_preposition", _OPPONENT_PREPOSITIONS), ("opponent_verb", _OPPONENT_VERBS))
 
@@ -283,22 +259,14 @@ def _body_attributions(doc: _Doc, mentions: list[tuple[str, str, int, int]], can
     found: set[int] = set()
     text = doc.text
     offsets = [m[2] for m in mentions]
-    sentences: _Sentences | None = None
-    korean: list[int] | None = None  # where Korean cues (reporting verbs, 따르면, quotes) start
     for i in candidates:
         code, _kind, start, stop = mentions[i]
         hangul = _is_hangul(text[start])
         if not hangul and not cues.near(start, stop):
             continue
-        if sentences is None:
-            sentences = _Sentences(text)
-        sentence_start, sentence_end = sentences.bounds(start, stop)
-        if hangul:  # Korean cues are endings the scanner does not find: one regex pass, then a bisect per mention
-            if korean is None:
-                korean = [m.start() for m in _KO_CUES.finditer(text)]
-            j = bisect_left(korean, stop)
-            if j == len(korean) or korean[j] >= sentence_end:
-                continue
+        sentence_start, sentence_end = _sentence_bounds(text, start, stop)
+        if hangul and not _KO_CUES.search(text, stop, sentence_end):
+            continue  # Korean cues are endings the scanner does not find: looked for in the rest of the sentence
         others = [(offsets[j], mentions[j][0]) for j in range(bisect_left(offsets, sentence_start),
                                                                bisect_left(offsets, sentence_end))
                   if mentions[j][0] != code]
