@@ -169,6 +169,8 @@ def test_capitals_stay_capitals_without_a_state_that_has_them(tagger: Tagger, te
     ("India Arie will headline the festival.", "en", set()),
     ("Israel said it would reopen the crossing.", "en", {"IL"}),
     ("Israel Strikes Targets In Gaza", "en", {"IL", "PS"}),  # a title-case headline is no first name
+    ("Georgia Election Results", "en", {"GE"}),
+    ("Protests Grow In Georgia Over Foreign Agents Law", "en", {"GE"}),
 ])
 def test_states_neighbourhoods_and_first_names(tagger: Tagger, text: str, language: str,
                                                expected: set[str]) -> None:

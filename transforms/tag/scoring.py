@@ -26,7 +26,7 @@ from transforms.tag.config import Entity, Taxonomy
 from transforms.tag.document import _Doc
 from transforms.tag.homonyms import _looks_like_person, looks_like_first_name, resolve_ambiguous
 from transforms.tag.matcher import _Target
-from transforms.tag.places import resolve_places
+from transforms.tag.places import GIVEN_NAMES, resolve_places
 
 if TYPE_CHECKING:
     from transforms.tag.tagger import Tagger
@@ -307,11 +307,13 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
         if index in persons and not any(cues[(index, sense.code)] for sense in tagger._ambiguous[index].senses
                                         if sense.code != "none"):
             continue
+        if not tagger._ambiguous[index].person and text[start:stop] in GIVEN_NAMES \
+                and looks_like_first_name(text, start, stop, {m[2] for m in mentions}):
+            continue  # "Georgia Smith, a nurse", but not "Georgia Election Results"
         code = regions.get(start) or resolve_ambiguous(tagger._ambiguous, index, doc.text, start, stop, strong, cues)
         if code:
             mentions.append((code, "ambiguous", start, stop))
 
-    text = doc.text
     if weak or ambiguous:
         mentions.sort(key=lambda m: m[2])  # place matches come sorted; weak and ambiguous ones were appended
     segment_starts, segment_roles = doc.starts, doc.roles
