@@ -33,6 +33,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.preflight import OneLineParser, fraction, non_negative_seconds, positive_int, preflight
+from reporting import report_after_run
 from transforms.archive import ArchivePayloadFn, ReadArchive
 from transforms.cluster import (
     ClusterConfig,
@@ -351,6 +352,7 @@ def execute(
         return 0
     manifest = json.loads(read_text(manifest_path(run_info.output, run_info.run_id)))
     print(format_summary(manifest))
+    print(report_after_run(run_info.output, options.view_as(StandardOptions).runner), flush=True)  # report.html
     if not manifest["balanced"]:
         print("error: counts do not add up (items read != events + duplicates + rejects)", file=sys.stderr)
         return 1
