@@ -27,6 +27,8 @@ setup(
     package_data={"schemas": ["*.json"], "config": ["*.yaml", "*.yml"], "reporting": ["*.js", "*.css"]},
     include_package_data=True,
     install_requires=direct_requirements(),
+    # pip install "wirewatch[consumers]": what a reader of the dataset needs (docs/DATASET.md, pandas).
+    extras_require={"consumers": ["pandas==3.1.1", "gcsfs==2026.10.1"]},
     entry_points={
         "console_scripts": [
             "wirewatch=pipelines.cli:console",

@@ -20,7 +20,6 @@ On Dataflow (workers install the package from setup.py)::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import uuid
@@ -63,11 +62,12 @@ from transforms.model import Source, reject_from_dead_letter, rfc3339, utc_now
 from transforms.normalize import NormalizeFn
 from transforms.parquet import WriteEventsParquet
 from transforms.parse import ParseFn, partial_reject
+from transforms.run_metrics import add_to_manifest, beam_counters, stage_seconds
 from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
 from transforms.state import RunLock, StateLockedError, release_lock
 from transforms.tag import TagEventsFn
 from transforms.validate import ValidateFn
-from transforms.write import PublishRun, WriteDataset, read_text, remove_stale_staging, staging_dir, write_jsonl
+from transforms.write import PublishRun, WriteDataset, remove_stale_staging, staging_dir, write_jsonl
 
 
 def _guarded(pcoll: beam.PCollection, stage: str, label: str, fn: beam.DoFn, run: RunInfo, rejects: list) -> Any:
@@ -350,7 +350,9 @@ def execute(
         # A launcher (e.g. a Dataflow Flex Template) submitted the job and does not wait for it.
         print(f"submitted run {run_info.run_id}; manifest: {manifest_path(run_info.output, run_info.run_id)}")
         return 0
-    manifest = json.loads(read_text(manifest_path(run_info.output, run_info.run_id)))
+    # The runner's own measurements (every Beam counter, each stage's seconds) join the manifest.
+    manifest = add_to_manifest(manifest_path(run_info.output, run_info.run_id), beam_counters(pipeline.result),
+                               stage_seconds(pipeline.result))
     print(format_summary(manifest))
     print(report_after_run(run_info.output, options.view_as(StandardOptions).runner), flush=True)  # report.html
     if not manifest["balanced"]:

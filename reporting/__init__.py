@@ -18,10 +18,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from reporting.charts import panels
-from reporting.figures import DATASET_GLOBS, compute_figures
-from reporting.page import render_page
-
 REPORT_NAME = "report.html"
 
 
@@ -42,6 +38,11 @@ def report_path(output: str) -> str:
 
 def build_report_html(folder: Path, label: str, title: str, generated_at: str) -> tuple[str, int]:
     """(the page, runs counted) for the local output ``folder``; ``label`` names the output on the page."""
+    # Imported here: the batch job imports this package for ``report_after_run``, and Altair takes 0.2 s.
+    from reporting.charts import panels
+    from reporting.figures import compute_figures
+    from reporting.page import render_page
+
     figures = compute_figures(folder)
     subtitle = (f"{label} · {figures.runs} run(s) · "
                 + (f"{figures.days[0]} to {figures.days[-1]}" if figures.days else "no completed run yet"))
@@ -59,6 +60,7 @@ def write_report(output: str, destination: str | None = None, title: str = "wire
     with tempfile.TemporaryDirectory(prefix="wirewatch-report-") as scratch:
         if "://" in output:
             from pipelines.query import mirror  # gs://: copy the manifests and datasets the figures read
+            from reporting.figures import DATASET_GLOBS
 
             mirror(output, list(DATASET_GLOBS.values()), Path(scratch))
             folder = Path(scratch)

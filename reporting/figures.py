@@ -101,14 +101,15 @@ _SQL = {
         FROM rejects GROUP BY ALL ORDER BY day, source, stage, reason
     """,
     # The stories with the most copies: copies folded into them (duplicates) and the distinct outlets
-    # (URL hosts, else source ids) of all their members, first and last seen by publication time.
+    # (URL hosts, else source ids) of all their members, first and last seen by publication time. A story
+    # can have more than one event (wire versions, an item a feed delivered again): each is not a copy.
     "stories": f"""
         WITH members AS (
-            SELECT story_id, source, url, published_at FROM events
+            SELECT story_id, source, url, published_at, 0 AS copy FROM events
             UNION ALL
-            SELECT duplicate_of AS story_id, source, url, published_at FROM duplicates
+            SELECT duplicate_of AS story_id, source, url, published_at, 1 AS copy FROM duplicates
         ), sizes AS (
-            SELECT story_id, count(*) - 1 AS copies,
+            SELECT story_id, sum(copy) AS copies,
                    count(DISTINCT coalesce(regexp_extract(url, '^[a-z]+://([^/:]+)', 1), source)) AS outlets,
                    min(published_at) AS first_seen, max(published_at) AS last_seen
             FROM members GROUP BY story_id

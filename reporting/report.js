@@ -78,6 +78,14 @@
       document.body.dataset.empty = String(panels.length - Object.keys(views).length);
     }, note);
   }
-  [from, to, source].forEach((el) => el.addEventListener('change', refresh));
+  // The filter lives in the address too (#from=…&to=…&source=…), so a filtered view can be shared or bookmarked.
+  const wanted = new URLSearchParams(location.hash.slice(1));
+  if (wanted.has('from')) from.value = wanted.get('from');
+  if (wanted.has('to')) to.value = wanted.get('to');
+  if (wanted.has('source')) source.value = wanted.get('source');
+  [from, to, source].forEach((el) => el.addEventListener('change', () => {
+    history.replaceState(null, '', '#' + new URLSearchParams({from: from.value, to: to.value, source: source.value}));
+    refresh();
+  }));
   refresh();
 })();

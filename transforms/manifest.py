@@ -225,6 +225,9 @@ def format_summary(manifest: dict[str, Any]) -> str:
     lines.append("  topics: " + (", ".join(f"{k} {v}" for k, v in manifest["topics"].items()) or "none"))
     top = list(manifest["countries"].items())[:12]
     lines.append("  countries: " + (", ".join(f"{k} {v}" for k, v in top) or "none"))
+    slowest = list(manifest.get("stage_seconds", {}).items())[:5]  # added by the launcher (transforms.run_metrics)
+    if slowest:
+        lines.append("  slowest stages: " + ", ".join(f"{stage} {s:.1f} s" for stage, s in slowest))
     lines.append(f"  output: {manifest['output']}  ({len(manifest['files'])} files)")
     lines.append(f"  manifest: {manifest_path(manifest['output'], manifest['run_id'])}")
     return "\n".join(lines)
