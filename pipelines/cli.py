@@ -59,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(module_name)
     entry: Callable[..., int | None] = module.main
     if module_name in _ARGV_MAINS:
-        sys.argv = [f"wirewatch {name}", *rest]
+        saved, sys.argv = sys.argv, [f"wirewatch {name}", *rest]
         try:
             entry()
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            sys.argv = saved
         return 0
     return entry(rest, prog=f"wirewatch {name}")
 
