@@ -32,7 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.preflight import OneLineParser, fraction, non_negative_seconds, positive_int, preflight
-from reporting import report_after_run
+from reporting import is_local_runner, report_after_run
 from transforms.archive import ArchivePayloadFn, ReadArchive
 from transforms.cluster import (
     ClusterConfig,
@@ -62,6 +62,7 @@ from transforms.model import Source, reject_from_dead_letter, rfc3339, utc_now
 from transforms.normalize import NormalizeFn
 from transforms.parquet import WriteEventsParquet
 from transforms.parse import ParseFn, partial_reject
+from transforms.progress import progress_lines
 from transforms.run_metrics import add_to_manifest, beam_counters, stage_seconds
 from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
 from transforms.state import RunLock, StateLockedError, release_lock
@@ -258,6 +259,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dedup-config", "--dedup_config", dest="dedup_config", default=None,
                         help="near-duplicate settings YAML (default: the bundled config/dedup.yaml)")
     add_lock_options(parser)
+    parser.add_argument("--progress", action="store_true",
+                        help="print a progress line on stderr every 5 s even when stderr is not a terminal "
+                        "(local runners; on a terminal it is on anyway)")
     parser.add_argument("--max-reject-ratio", "--max_reject_ratio", dest="max_reject_ratio",
                         type=fraction("--max-reject-ratio"),
                         default=None, help="exit with status 4 when rejects / items read exceeds this (0-1); a run "
@@ -336,7 +340,9 @@ def execute(
         with lock:
             # Holding the lock, any other staging folder is a dead run's: it never became visible.
             remove_stale_staging(run_info.output, run_info.run_id)
-            with beam.Pipeline(options=options) as pipeline:
+            runner = options.view_as(StandardOptions).runner
+            show_progress = is_local_runner(runner) and (getattr(args, "progress", False) or sys.stderr.isatty())
+            with progress_lines(show_progress), beam.Pipeline(options=options) as pipeline:
                 build_pipeline(
                     pipeline, sources, run_info, args.topics, list_held_files(run_info.state_dir), policy, replay,
                     cluster_config, lock_token=lock.owner.token,

@@ -82,13 +82,18 @@ def write_report(output: str, destination: str | None = None, title: str = "wire
 LOCAL_RUNNERS = {"direct", "directrunner", "prism", "prismrunner", "switchingdirectrunner", "bundlebaseddirectrunner"}
 
 
+def is_local_runner(runner: str | None) -> bool:
+    """Whether ``--runner`` runs the job on this machine (the default DirectRunner, Prism)."""
+    return not runner or runner.lower() in LOCAL_RUNNERS
+
+
 def report_after_run(output: str, runner: str | None) -> str:
     """The summary's last line: the report a local run (DirectRunner, Prism) writes to ``OUTPUT/report.html``.
 
     A remote run writes none (``wirewatch report`` builds it from anywhere); a report that cannot be built
     is said in that line, never a failed run: the datasets and the manifest are what the run delivers.
     """
-    if runner and runner.lower() not in LOCAL_RUNNERS:
+    if not is_local_runner(runner):
         return f"  report: not written for --runner {runner}; build it with: wirewatch report --output {output}"
     try:
         result = write_report(output)
