@@ -12,7 +12,7 @@ from typing import Any
 
 import altair as alt
 
-WIDTH = 560
+WIDTH = 460
 KINDS = ["events", "duplicates", "rejects", "held"]
 TOP_COUNTRIES = 10  # countries drawn by name in the stacked chart; the rest are "other"
 
@@ -178,7 +178,8 @@ def panels() -> list[Panel]:
               Table(["host"], ["documents", "not_modified", "failed", "bytes", "elapsed_s"],
                     ratios={"mean_s": ("elapsed_s", "documents"), "not_modified_share": ("not_modified", "documents")},
                     sort="documents")),
-        Panel("stages", "Slowest stages", "Seconds per pipeline stage, per run (where the run recorded them).",
+        Panel("stages", "Slowest stages",
+              "Seconds per pipeline stage, summed over the selected runs (where the runner measured them).",
               "stage_seconds", bars_chart("stage_seconds", "stage", "seconds", title="seconds"),
               Table(["stage"], ["seconds"], sort="seconds", limit=20)),
     ]
