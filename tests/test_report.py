@@ -177,7 +177,9 @@ def test_an_output_without_runs_gives_an_empty_report(tmp_path: Path) -> None:
 
 # -- in a real browser -------------------------------------------------------------------------------
 
+@pytest.fixture(scope="module")
 def chromium() -> str:
+    """The browser, found before the output is made: without it the browser tests skip at once."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)
         if found:
@@ -185,12 +187,12 @@ def chromium() -> str:
     pytest.skip("Chromium absent: the browser test needs Debian's chromium package (make report-check installs it)")
 
 
-def render(page: Path, tmp_path: Path, fragment: str = "") -> tuple[str, list[str]]:
+def render(chromium: str, page: Path, tmp_path: Path, fragment: str = "") -> tuple[str, list[str]]:
     """The DOM after the page's scripts ran, and the console messages, from headless Chromium.
 
     The proxy points at a closed loopback port, so any network request the page made would fail and log.
     """
-    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                f"--user-data-dir={tmp_path / 'profile'}", "--proxy-server=127.0.0.1:9", "--enable-logging=stderr",
                "--v=0", "--virtual-time-budget=20000", "--dump-dom", page.as_uri() + fragment]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -215,8 +217,8 @@ def chart_marks(dom: str, panel_id: str) -> int:
     return len(re.findall(r'<g class="mark-[^"]*role-mark[^"]*"[^>]*>\s*<path', section.group(1)))
 
 
-def test_browser_draws_every_chart_without_errors(output: Path, report: Path, tmp_path: Path) -> None:
-    dom, console = render(report, tmp_path)
+def test_browser_draws_every_chart_without_errors(chromium: str, output: Path, report: Path, tmp_path: Path) -> None:
+    dom, console = render(chromium, report, tmp_path)
     assert console == [], console
     assert body_attribute(dom, "data-errors") is None
     data = page_data(report.read_text(encoding="utf-8"))
@@ -230,9 +232,9 @@ def test_browser_draws_every_chart_without_errors(output: Path, report: Path, tm
                          "duplicates": totals["duplicates"], "rejects": totals["rejects"], "held": 0}
 
 
-def test_browser_filter_by_day_and_source(output: Path, report: Path, tmp_path: Path) -> None:
+def test_browser_filter_by_day_and_source(chromium: str, output: Path, report: Path, tmp_path: Path) -> None:
     run2 = json.loads((output / "runs" / "run2.json").read_text(encoding="utf-8"))["sources"]["wire"]
-    dom, console = render(report, tmp_path, f"#from={DAYS[1]}&to={DAYS[1]}&source=wire")
+    dom, console = render(chromium, report, tmp_path, f"#from={DAYS[1]}&to={DAYS[1]}&source=wire")
     assert console == [] and body_attribute(dom, "data-errors") is None
     assert kpis(dom) == {"runs": 1, "items read": run2["items_read"], "events": run2["events"],
                          "duplicates": run2["duplicates"], "rejects": run2["rejects"], "held": 0}
