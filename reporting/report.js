@@ -12,7 +12,9 @@
   const nf = new Intl.NumberFormat('en-US');
   const keep = (r) => (!r.day || ((!from.value || r.day >= from.value) && (!to.value || r.day <= to.value)))
       && (!source.value || r.source === undefined || r.source === source.value);
-  const rows = (name) => (data.tables[name] || []).filter(keep);
+  const objects = (t) => t.rows.map((r) => Object.fromEntries(t.columns.map((c, i) => [c, r[i]])));
+  const tables = Object.fromEntries(Object.entries(data.tables).map(([name, t]) => [name, objects(t)]));
+  const rows = (name) => (tables[name] || []).filter(keep);
   const sum = (r, expr) => expr.split('+').reduce((s, c) => s + (Number(r[c]) || 0), 0);
 
   function tabulate(t, input) {

@@ -72,7 +72,10 @@ def manifests(output: Path) -> list[dict[str, Any]]:
 def page_data(page: str) -> dict[str, Any]:
     match = re.search(r'<script type="application/json" id="wirewatch-data">(.*?)</script>', page, re.S)
     assert match, "the page carries its figures as JSON"
-    return json.loads(match.group(1))
+    data = json.loads(match.group(1))
+    data["tables"] = {name: [dict(zip(t["columns"], row, strict=True)) for row in t["rows"]]
+                      for name, t in data["tables"].items()}
+    return data
 
 
 def sums(rows: list[dict[str, Any]], key: str | tuple[str, ...], measure: str) -> Counter:
