@@ -20,7 +20,6 @@ On Dataflow (workers install the package from setup.py)::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import uuid
@@ -33,6 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.preflight import OneLineParser, fraction, non_negative_seconds, positive_int, preflight
+from reporting import is_local_runner, report_after_run
 from transforms.archive import ArchivePayloadFn, ReadArchive
 from transforms.cluster import (
     ClusterConfig,
@@ -62,11 +62,13 @@ from transforms.model import Source, reject_from_dead_letter, rfc3339, utc_now
 from transforms.normalize import NormalizeFn
 from transforms.parquet import WriteEventsParquet
 from transforms.parse import ParseFn, partial_reject
+from transforms.progress import progress_lines
+from transforms.run_metrics import add_to_manifest, beam_counters, stage_seconds
 from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
 from transforms.state import RunLock, StateLockedError, release_lock
 from transforms.tag import TagEventsFn
 from transforms.validate import ValidateFn
-from transforms.write import PublishRun, WriteDataset, read_text, remove_stale_staging, staging_dir, write_jsonl
+from transforms.write import PublishRun, WriteDataset, remove_stale_staging, staging_dir, write_jsonl
 
 
 def _guarded(pcoll: beam.PCollection, stage: str, label: str, fn: beam.DoFn, run: RunInfo, rejects: list) -> Any:
@@ -257,6 +259,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dedup-config", "--dedup_config", dest="dedup_config", default=None,
                         help="near-duplicate settings YAML (default: the bundled config/dedup.yaml)")
     add_lock_options(parser)
+    parser.add_argument("--progress", action="store_true",
+                        help="print a progress line on stderr every 5 s even when stderr is not a terminal "
+                        "(local runners; on a terminal it is on anyway)")
     parser.add_argument("--max-reject-ratio", "--max_reject_ratio", dest="max_reject_ratio",
                         type=fraction("--max-reject-ratio"),
                         default=None, help="exit with status 4 when rejects / items read exceeds this (0-1); a run "
@@ -335,7 +340,9 @@ def execute(
         with lock:
             # Holding the lock, any other staging folder is a dead run's: it never became visible.
             remove_stale_staging(run_info.output, run_info.run_id)
-            with beam.Pipeline(options=options) as pipeline:
+            runner = options.view_as(StandardOptions).runner
+            show_progress = is_local_runner(runner) and (getattr(args, "progress", False) or sys.stderr.isatty())
+            with progress_lines(show_progress), beam.Pipeline(options=options) as pipeline:
                 build_pipeline(
                     pipeline, sources, run_info, args.topics, list_held_files(run_info.state_dir), policy, replay,
                     cluster_config, lock_token=lock.owner.token,
@@ -349,8 +356,11 @@ def execute(
         # A launcher (e.g. a Dataflow Flex Template) submitted the job and does not wait for it.
         print(f"submitted run {run_info.run_id}; manifest: {manifest_path(run_info.output, run_info.run_id)}")
         return 0
-    manifest = json.loads(read_text(manifest_path(run_info.output, run_info.run_id)))
+    # The runner's own measurements (every Beam counter, each stage's seconds) join the manifest.
+    manifest = add_to_manifest(manifest_path(run_info.output, run_info.run_id), beam_counters(pipeline.result),
+                               stage_seconds(pipeline.result))
     print(format_summary(manifest))
+    print(report_after_run(run_info.output, options.view_as(StandardOptions).runner), flush=True)  # report.html
     if not manifest["balanced"]:
         print("error: counts do not add up (items read != events + duplicates + rejects)", file=sys.stderr)
         return 1

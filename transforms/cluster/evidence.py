@@ -8,6 +8,7 @@ import zlib
 from dataclasses import dataclass
 
 from transforms.cluster.text import dateline_length
+from transforms.months import MONTHS
 
 # Numbers as outlets write them: "10,000", "10.000", "10 000", "10'000", "1.5", "1,5"; Korean "1만2천".
 _NUMBER = r"\d{1,3}(?:[,. '](?=\d{3}(?!\d))\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?"
@@ -26,21 +27,6 @@ _EVIDENCE_CHARS = 20000  # facts are read from a text's first 20,000 characters:
 _CONTEXT_CHARS = 10  # the slot's context word is cut to this length (it is evidence, not text)
 KINDS = {"n": "number", "d": "date", "w": "weekday", "p": "name"}
 
-_MONTH_NAMES = {
-    1: "january jan janvier januar enero января январь січня січень",
-    2: "february feb février fevrier februar febrero февраля февраль лютого лютий",
-    3: "march mar mars märz marz marzo марта март березня березень",
-    4: "april apr avril abril апреля апрель квітня квітень",
-    5: "may mai mayo мая май травня травень",
-    6: "june jun juin juni junio июня июнь червня червень",
-    7: "july jul juillet juli julio июля июль липня липень",
-    8: "august aug août aout agosto августа август серпня серпень",
-    9: "september sep sept septembre septiembre сентября сентябрь вересня вересень",
-    10: "october oct octobre oktober octubre октября октябрь жовтня жовтень",
-    11: "november nov novembre noviembre ноября ноябрь листопада листопад",
-    12: "december dec décembre decembre dezember diciembre декабря декабрь грудня грудень",
-}
-MONTHS = {name: month for month, names in _MONTH_NAMES.items() for name in names.split()}
 _WEEKDAY_NAMES = {
     1: "monday lundi montag lunes понедельник понеділок 월요일",
     2: "tuesday mardi dienstag martes вторник вівторок 화요일",
