@@ -1,4 +1,4 @@
-"""Tests of the tagging stage (transforms/tag.py): countries, topics and entities with their evidence.
+"""Tests of the tagging stage (transforms/tag/): countries, topics and entities with their evidence.
 
 Covers the seed AFP dispatch, per-language cases (inflection, Korean particles, Korea disambiguation,
 ambiguous names), the labelled corpus articles in ../shared/corpus/articles (skipped when absent), the
