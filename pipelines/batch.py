@@ -44,6 +44,9 @@ from transforms.cluster import (
     index_dir_of,
     load_cluster_config,
 )
+from transforms.coverage import CoverageConfig, load_coverage_config
+from transforms.coverage.index import coverage_index_dir_of
+from transforms.coverage.stage import CoverDuplicates, LinkCoverage
 from transforms.dedup import DedupExact
 from transforms.embargo import HoldEmbargoed, delete_files, held_dir, list_held_files
 from transforms.fetch import CommitFetchState, FetchDocuments, FetchPolicy, fetch_reject, summarize_reports
@@ -94,6 +97,7 @@ def build_pipeline(
     replay: Replay | None = None,
     cluster_config: ClusterConfig | None = None,
     lock_token: str | None = None,
+    coverage_config: CoverageConfig | None = None,
 ) -> dict[str, beam.PCollection]:
     """Add the batch graph to ``pipeline``; return its datasets and the manifest path, for tests.
 
@@ -106,6 +110,7 @@ def build_pipeline(
     once the manifest and every state commit are written: the lock lives as long as the job.
     """
     cluster_config = cluster_config or load_cluster_config()
+    coverage_config = coverage_config or load_coverage_config()
     ingested_at = datetime.fromisoformat(run.started_at.replace("Z", "+00:00"))
     held_files = list(held_files or [])
     rejects: list[beam.PCollection] = []
@@ -147,9 +152,17 @@ def build_pipeline(
     index_dir = None if replay else index_dir_of(run.state_dir)
     read_index = index_dir if index_dir and has_commits(index_dir) else None  # a first run has none to read
     clustered = tagged | "ClusterStories" >> ClusterStories(cluster_config, read_index, run.run_id, ingested_at)
-    events = _guarded(clustered["events"], "validate", "ValidateEvents", ValidateFn("event"), run, rejects)
+    # Stories that report one happening share a coverage id (within the run and with the coverage index).
+    coverage_dir = None if replay else coverage_index_dir_of(run.state_dir)
+    read_coverage = coverage_dir if coverage_dir and has_commits(coverage_dir) else None
+    covered = clustered["events"] | "LinkCoverage" >> LinkCoverage(coverage_config, read_coverage, run.run_id,
+                                                                   ingested_at)
+    events = _guarded(covered["events"], "validate", "ValidateEvents", ValidateFn("event"), run, rejects)
     exact = (deduped["duplicates"], clustered["duplicates"]) | "RepointExact" >> RepointExactDuplicates()
-    all_duplicates = (exact, clustered["duplicates"]) | "AllDuplicates" >> beam.Flatten()
+    all_duplicates = (
+        ((exact, clustered["duplicates"]) | "AllDuplicates" >> beam.Flatten(), covered["events"], covered["indexed"])
+        | "CoverDuplicates" >> CoverDuplicates()
+    )
     duplicates = _guarded(
         all_duplicates, "validate", "ValidateDuplicates", ValidateFn("duplicate"), run, rejects
     )
@@ -188,6 +201,10 @@ def build_pipeline(
     if index_dir is not None:
         finished.append(clustered["index_updates"] | "CommitStoryIndex" >> CommitStoryIndex(
             index_dir, run.run_id, ingested_at, cluster_config.ttl_days, after=manifest
+        ))
+    if coverage_dir is not None:
+        finished.append(covered["index_updates"] | "CommitCoverageIndex" >> CommitStoryIndex(
+            coverage_dir, run.run_id, ingested_at, coverage_config.ttl_days, after=manifest
         ))
     if lock_token:
         # Side inputs make this step wait for every commit; each is a handful of paths (one per document at most).
