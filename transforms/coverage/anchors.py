@@ -42,7 +42,8 @@ class AnchorMatcher:
     def __init__(self, anchors: Mapping[str, Mapping[str, Mapping[str, list[Any]]]]) -> None:
         self._by_first: dict[str, list[_Term]] = {}
         self._stems: set[str] = set()
-        self._max_stem = 0
+        self._stem_lengths: tuple[int, ...] = ()
+        self._heads: set[str] = set()  # the first two characters of every term's first word
         for group, named in anchors.items():
             for name, languages in named.items():
                 self._add(f"{GROUP_KINDS[group]}:{name}", languages)
@@ -58,9 +59,10 @@ class AnchorMatcher:
                     continue
                 first = words[0]
                 self._by_first.setdefault(first.rstrip("*"), []).append(_Term(key, tuple(words), exact))
+                self._heads.add(first.rstrip("*")[:2])  # one character for a one-character stem
                 if first.endswith("*"):
                     self._stems.add(first.rstrip("*"))
-                    self._max_stem = max(self._max_stem, len(first) - 1)
+        self._stem_lengths = tuple(sorted({len(stem) for stem in self._stems}, reverse=True))
 
     @staticmethod
     def _word_ok(pattern: str, word: str) -> bool:
@@ -69,11 +71,14 @@ class AnchorMatcher:
     def keys(self, text: str) -> set[str]:
         """The anchor keys ``text`` names."""
         found: set[str] = set()
-        spans = [(m.group(), m.start()) for m in _WORD.finditer(text)]
-        words = [_fold(w) for w, _ in spans]
+        originals = _WORD.findall(text)
+        words = _fold("\n".join(originals)).split("\n")  # one fold for the whole text
+        if len(words) != len(originals):  # a character whose folding splits words: fold word by word
+            words = [_fold(w) for w in originals]
         for i, word in enumerate(words):
-            heads = [word] + [word[:k] for k in range(min(len(word) - 1, self._max_stem), 0, -1)
-                              if word[:k] in self._stems]
+            if word[:2] not in self._heads and word[:1] not in self._heads:
+                continue
+            heads = [word] + [word[:k] for k in self._stem_lengths if k < len(word) and word[:k] in self._stems]
             for head in heads:
                 for term in self._by_first.get(head, ()):
                     if term.key in found or not self._word_ok(term.words[0], word):
@@ -82,7 +87,7 @@ class AnchorMatcher:
                     if len(words) - i - 1 < len(rest):
                         continue
                     if all(self._word_ok(p, w) for p, w in zip(rest, words[i + 1:], strict=False)):
-                        if term.exact and spans[i][0] != term.exact:
+                        if term.exact and originals[i] != term.exact:
                             continue
                         found.add(term.key)
         return found

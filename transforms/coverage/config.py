@@ -19,11 +19,12 @@ class CoverageConfig:
     """
 
     window_days: float = 3.0  # stories of one happening are published within this many days of each other
-    min_shared: float = 2.5  # evidence weight two stories must share
-    min_overlap: float = 0.3  # ... and that share of the smaller story's evidence weight
+    min_shared: float = 3.0  # specific evidence weight two stories must share
+    min_overlap: float = 0.6  # ... and that share of the smaller story's specific evidence weight
     max_leaders: int = 4  # stories per candidate key a story is verified against (bounds work per story)
-    max_keys_per_member: int = 10  # shared keys a story is walked in: the largest ones
-    max_key_facts: int = 8  # rarest facts a story's candidate keys are made from
+    max_keys_per_member: int = 6  # shared keys a story is walked in: the largest ones
+    max_key_facts: int = 6  # rarest facts a story's candidate keys are made from (15 pairs)
+    max_key_members: int = 300  # a key shared by more stories is a beat, not a happening: never walked
     anchors: dict[str, dict[str, list[Any]]] = field(default_factory=dict, compare=False, hash=False)
 
     @property

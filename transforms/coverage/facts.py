@@ -91,14 +91,14 @@ def _number_text(value: float) -> str:
 
 
 def _tokens(text: str) -> list[tuple[str, str, int, int]]:
-    """(kind, folded text, start, end) of every number, word and unit sign in the first FACT_CHARS characters."""
-    return [(m.lastgroup or "", m.group().casefold(), m.start(), m.end())
-            for m in _TOKEN.finditer(text, 0, min(len(text), FACT_CHARS))]
+    """(kind, text, start, end) of every number, word and unit sign of a lower-cased text."""
+    return [(m.lastgroup or "", m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
 def text_facts(text: str) -> set[str]:
     """The facts of one text, as language-independent strings (see the module doc)."""
     facts: set[str] = set()
+    text = text[:FACT_CHARS].lower()  # one pass; lower() keeps positions (the Korean compounds are read from it)
     tokens = _tokens(text)
     i, count = 0, len(tokens)
     while i < count:
@@ -152,7 +152,7 @@ def text_facts(text: str) -> set[str]:
                 while i < count and tokens[i][3] <= compound.end():
                     i += 1
                 if i < count and tokens[i][2] < compound.end():  # "만명": the rest of the word is the unit
-                    tokens[i] = ("word", text[compound.end():tokens[i][3]].casefold(), compound.end(), tokens[i][3])
+                    tokens[i] = ("word", text[compound.end():tokens[i][3]], compound.end(), tokens[i][3])
         if i < count and tokens[i][0] == "word" and (factor := _scale(tokens[i][1])):
             value *= factor
             i += 1

@@ -14,7 +14,7 @@ from itertools import combinations
 
 from transforms.coverage.evidence import CoverageEvidence, is_specific, stable_hash
 
-_RANK = {"u": 0, "d": 1, "n": 2, "a": 3, "e": 4}  # most specific first; capitals and agencies are too common
+_RANK = {"u": 0, "d": 1, "n": 2, "a": 3, "e": 4, "r": 5}  # most specific first; capitals and agencies are too common
 
 
 def key_facts(evidence: CoverageEvidence, limit: int) -> list[str]:

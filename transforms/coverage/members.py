@@ -10,14 +10,15 @@ the linked story joins, and ``choose_story``'s ``Assignment.story_id`` is the co
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from transforms.cluster.leaders import Member
+from transforms.cluster.leaders import Assignment, Member, choose_stories, routed_keys, walk_key
 from transforms.cluster.verify import Verdict
 from transforms.coverage.config import CoverageConfig
 from transforms.coverage.evidence import CoverageEvidence
+from transforms.coverage.keys import candidate_keys
 from transforms.coverage.verify import same_happening
 
 
@@ -80,3 +81,41 @@ def cached_verify(config: CoverageConfig, cache: dict[tuple[str, str], Verdict],
         return verdict
 
     return verify
+
+
+def walked_keys(shared: Iterable[tuple[str, int]], config: CoverageConfig) -> list[str]:
+    """Which of a story's shared keys (key, members sharing it) it is walked in: the ``max_keys_per_member``
+    largest of those with at most ``max_key_members`` members. A pair of facts that more stories share is
+    a beat (Putin and Trump, Kyiv and a drone count of 10), not a happening: leaving it out bounds every
+    key's group, and a happening's stories still meet in their rarer keys."""
+    return routed_keys([(k, n) for k, n in shared if n <= config.max_key_members], config.max_keys_per_member)
+
+
+def route_members(members: Iterable[CoverageMember], config: CoverageConfig) -> dict[str, list[CoverageMember]]:
+    """The members each key is walked with, in one process: every member in its ``max_keys_per_member``
+    largest shared keys, as the stage's SharedKeys and RouteMembers steps do with shuffles."""
+    members = list(members)
+    keys = {m.ref: candidate_keys(m.evidence, config.max_key_facts) for m in members}
+    groups: dict[str, int] = {}
+    for member in members:
+        for key in keys[member.ref]:
+            groups[key] = groups.get(key, 0) + 1
+    routed: dict[str, list[CoverageMember]] = {}
+    for member in members:
+        shared = [(key, groups[key]) for key in keys[member.ref] if groups[key] > 1]
+        for key in walked_keys(shared, config):
+            routed.setdefault(key, []).append(member)
+    return routed
+
+
+def assign_coverage(members: Iterable[CoverageMember], config: CoverageConfig) -> dict[str, Assignment]:
+    """Each linked story's assignment (event id -> coverage id, linked event, score, reason), in one process.
+
+    The Beam stage's steps over dicts (for tests, benchmarks and a streaming window's worth of stories):
+    the same routing, the clustering's ``walk_key`` per key and ``choose_stories`` over the links.
+    """
+    members = list(members)
+    verify = cached_verify(config, {})
+    links = [link for group in route_members(members, config).values() if len(group) > 1
+             for link in walk_key(group, config.max_leaders, verify)]
+    return {a.event_id: a for a in choose_stories(members, links)}

@@ -27,13 +27,13 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.cluster.leaders import Candidate, choose_story, walk_key
-from transforms.cluster.stage import KeyRefsFn, _CandidatesFn, _route, _SharedKeysFn, key_bucket
+from transforms.cluster.stage import KeyRefsFn, _CandidatesFn, _SharedKeysFn, key_bucket
 from transforms.coverage.anchors import AnchorMatcher
 from transforms.coverage.config import CoverageConfig
 from transforms.coverage.evidence import CoverageEvidence, coverage_id_of, record_evidence
 from transforms.coverage.index import ReadCoverageIndex, coverage_entry
 from transforms.coverage.keys import candidate_keys
-from transforms.coverage.members import CoverageMember, cached_verify
+from transforms.coverage.members import CoverageMember, cached_verify, walked_keys
 
 Record = dict[str, Any]
 
@@ -80,6 +80,14 @@ def _member_outputs(member: CoverageMember, keys: list[str]) -> Iterator[Any]:
     yield beam.pvalue.TaggedOutput(EvidenceFn.MEMBERS, (member.ref, member.to_wire()))
     for key in keys:
         yield beam.pvalue.TaggedOutput(EvidenceFn.KEYS, (key_bucket(key), (key, member.ref)))
+
+
+def _route(element: tuple[str, dict[str, list]], config: CoverageConfig) -> Iterator[tuple[str, tuple]]:
+    """(ref, {member, (key, size)}) -> (key, member) for the keys the member is walked in (``walked_keys``)."""
+    _ref, grouped = element
+    for wire in grouped["member"][:1]:
+        for key in walked_keys(grouped["keys"], config):
+            yield key, wire
 
 
 def _indexed_outputs(member: CoverageMember, limit: int) -> Iterator[Any]:
@@ -178,7 +186,7 @@ class LinkCoverage(beam.PTransform):
         walked = (
             {"member": members | "AllMembers" >> beam.Flatten(), "keys": shared}
             | "RouteMembers" >> beam.CoGroupByKey()
-            | "ToKeys" >> beam.FlatMap(_route, config.max_keys_per_member)
+            | "ToKeys" >> beam.FlatMap(_route, config)
             | "GroupMembersByKey" >> beam.GroupByKey()
             | "WalkKeys" >> beam.ParDo(_WalkKeyFn(config)).with_outputs(_WalkKeyFn.INCOMING, main="outgoing")
         )
