@@ -37,7 +37,7 @@ from transforms.coverage.members import CoverageMember, assign_coverage
 from transforms.model import rfc3339, stable_id
 
 COVERAGE_SET = Path(__file__).resolve().parent / "coverage_set"
-SCALE_SIZE = int(os.environ.get("BENCH_COVERAGE_SCALE_SIZE", 10_000))  # items per synthetic news day
+SCALE_SIZE = int(os.environ.get("BENCH_COVERAGE_SCALE_SIZE", 10_000))  # items per synthetic news day (0: skip)
 POSITIVE = ("translation_same_story", "paraphrase", "same_event_different_text", "near_duplicate")
 NEGATIVE = ("same_template_different_event", "related_different_event", "recurring_briefing_other_date")
 
@@ -268,7 +268,7 @@ def main() -> dict[str, Any]:
     for miss in result["misses"]:
         print(f"  miss: {miss}")
     result["scale"] = {}
-    for kind in ("distinct", "republished", "template"):
+    for kind in ("distinct", "republished", "template") if SCALE_SIZE else ():
         run = result["scale"][kind] = scale_run(kind, SCALE_SIZE, config)
         print(f"  scale {kind} n={run['items']:,}: cluster {run['cluster_us_per_item']} us/item, coverage "
               f"{run['coverage_us_per_item']} us/item ({run['coverage_over_cluster']:.2f}x); of "

@@ -44,7 +44,7 @@ from transforms.cluster import (
     index_dir_of,
     load_cluster_config,
 )
-from transforms.coverage import CoverageConfig, load_coverage_config
+from transforms.coverage import CoverageConfig, CoverageConfigError, load_coverage_config
 from transforms.coverage.index import coverage_index_dir_of
 from transforms.coverage.stage import CoverDuplicates, LinkCoverage
 from transforms.dedup import DedupExact
@@ -273,6 +273,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options every job that writes an output shares: near-dup settings and the run lock."""
     parser.add_argument("--dedup-config", "--dedup_config", dest="dedup_config", default=None,
                         help="near-duplicate settings YAML (default: the bundled config/dedup.yaml)")
+    parser.add_argument("--coverage-config", "--coverage_config", dest="coverage_config", default=None,
+                        help="coverage linking settings and anchors YAML (default: the bundled config/coverage.yaml)")
     add_lock_options(parser)
     parser.add_argument("--max-reject-ratio", "--max_reject_ratio", dest="max_reject_ratio",
                         type=fraction("--max-reject-ratio"),
@@ -343,7 +345,8 @@ def execute(
     the manifest; return the exit status."""
     try:
         cluster_config = load_cluster_config(args.dedup_config)
-    except ClusterConfigError as exc:
+        coverage_config = load_coverage_config(args.coverage_config)
+    except (ClusterConfigError, CoverageConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     options = PipelineOptions(beam_args_for_gcs(beam_args))
@@ -355,7 +358,7 @@ def execute(
             with beam.Pipeline(options=options) as pipeline:
                 build_pipeline(
                     pipeline, sources, run_info, args.topics, list_held_files(run_info.state_dir), policy, replay,
-                    cluster_config, lock_token=lock.owner.token,
+                    cluster_config, lock_token=lock.owner.token, coverage_config=coverage_config,
                 )
             if options.view_as(StandardOptions).no_wait_until_finish:
                 lock.hand_over()  # the job releases it in its last step, whenever that is

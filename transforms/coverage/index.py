@@ -17,11 +17,10 @@ from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from transforms.cluster.index import committed_shards, entry_expired
+from transforms.cluster.index import ReadStoryIndex, entry_expired
 from transforms.coverage.config import CoverageConfig
 from transforms.coverage.evidence import CoverageEvidence
 from transforms.coverage.members import CoverageMember
@@ -83,23 +82,7 @@ class DecodeCoverageEntryFn(beam.DoFn):
         yield member
 
 
-class ReadCoverageIndex(beam.PTransform):
-    """PBegin -> indexed ``CoverageMember`` of every live story in the committed shards under ``index_dir``."""
-
-    def __init__(self, index_dir: str, config: CoverageConfig, now: datetime) -> None:
-        super().__init__()
-        self.index_dir = index_dir
-        self.config = config
-        self.now = now
-
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        index_dir, now, ttl = self.index_dir, self.now, self.config.ttl_days
-        return (
-            pbegin
-            | "MatchMarkers" >> fileio.MatchFiles(FileSystems.join(index_dir, "commits", "*.json"),
-                                                  empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
-            | "ReadMarkers" >> fileio.ReadMatches()
-            | "Shards" >> beam.FlatMap(lambda f: committed_shards(f.read_utf8(), index_dir, now, ttl))
-            | "ReadShards" >> beam.io.ReadAllFromText()
-            | "Decode" >> beam.ParDo(DecodeCoverageEntryFn(self.config, self.now))
-        )
+def read_coverage_index(index_dir: str, config: CoverageConfig, now: datetime) -> beam.PTransform:
+    """PBegin -> indexed ``CoverageMember`` of every live story in the committed shards under ``index_dir``:
+    the story index's reader (committed shards only, read by workers), with the coverage decoder."""
+    return ReadStoryIndex(index_dir, config, now, decode=DecodeCoverageEntryFn(config, now))

@@ -31,7 +31,7 @@ from transforms.cluster.stage import KeyRefsFn, _CandidatesFn, _SharedKeysFn, ke
 from transforms.coverage.anchors import AnchorMatcher
 from transforms.coverage.config import CoverageConfig
 from transforms.coverage.evidence import CoverageEvidence, coverage_id_of, record_evidence
-from transforms.coverage.index import ReadCoverageIndex, coverage_entry
+from transforms.coverage.index import coverage_entry, read_coverage_index
 from transforms.coverage.keys import candidate_keys
 from transforms.coverage.members import CoverageMember, cached_verify, walked_keys
 
@@ -171,7 +171,7 @@ class LinkCoverage(beam.PTransform):
             EvidenceFn.KEYS, EvidenceFn.MEMBERS, main="records")
         keyed_refs, members = [items[EvidenceFn.KEYS]], [items[EvidenceFn.MEMBERS]]
         if self.index_dir:
-            indexed = records.pipeline | "ReadCoverageIndex" >> ReadCoverageIndex(self.index_dir, config, self.now)
+            indexed = records.pipeline | "ReadCoverageIndex" >> read_coverage_index(self.index_dir, config, self.now)
             outputs = indexed | "IndexedKeys" >> beam.FlatMap(_indexed_outputs, config.max_key_facts).with_outputs(
                 EvidenceFn.KEYS, EvidenceFn.MEMBERS)
             keyed_refs.append(outputs[EvidenceFn.KEYS])
