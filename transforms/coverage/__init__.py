@@ -21,9 +21,9 @@ every language. One module per concern:
 - ``stage``: the Beam composites ``LinkCoverage`` (events) and ``CoverDuplicates`` (their copies).
 
 Cost is bounded the same way as story clustering: per story one pass over its text and at most
-C(``max_key_facts``, 2) = 28 keys; it is verified against at most ``max_leaders`` leaders in each of its
-``max_keys_per_member`` largest shared keys, and no step groups more than one key's members or one story's
-copies.
+C(``max_key_facts``, 2) = 15 keys; it is verified against at most ``max_leaders`` leaders in each of its
+``max_keys_per_member`` largest shared keys of at most ``max_key_members`` members, and no step groups more
+than one key's members or one story's copies.
 """
 
 from transforms.coverage.anchors import AnchorMatcher

@@ -3,11 +3,12 @@
 ``LinkCoverage`` has the story clustering's shape (``transforms.cluster.stage``), each step a keyed
 shuffle of small elements, none grouping more than one key's members:
 
-1. ``Evidence``: per event its evidence (a few hundred bytes), up to 28 ``(key, ref)`` pairs, and the
+1. ``Evidence``: per event its evidence (a few hundred bytes), up to 15 ``(key, ref)`` pairs, and the
    record keyed by event id.
 2. ``SharedKeys``: refs gathered per key by the clustering's combine over key buckets; only keys two
    members share go on.
-3. ``RouteMembers``: a member's evidence sent to its ``max_keys_per_member`` largest shared keys.
+3. ``RouteMembers``: a member's evidence sent to its ``max_keys_per_member`` largest shared keys of at most
+   ``max_key_members`` members (``members.walked_keys``): no key group is larger.
 4. ``WalkKeys``: each key's members walked in publication order against its leaders
    (``transforms.cluster.leaders.walk_key`` with ``same_happening``) -> links with score and reason.
 5. ``Candidates`` then ``Cover``: links grouped by leader (is it a root?), then joined with the records:
