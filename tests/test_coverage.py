@@ -147,3 +147,8 @@ def test_stage_links_across_runs_and_covers_duplicates(tmp_path: Path, config: C
             (copy["event_id"], coverage_id_of(root["story_id"])),
             (indexed_copy["event_id"], coverage_id_of(root["story_id"])),
         ]), label="duplicates")
+
+
+def test_everyday_words_are_not_months() -> None:
+    assert not any(f.startswith("d:") for f in text_facts("12 out of 20 drones were shot down 3 ago"))
+    assert "d:10-12" in text_facts("on Oct 12")

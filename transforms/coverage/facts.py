@@ -80,6 +80,16 @@ def _unit(word: str) -> str | None:
     return None
 
 
+# Three-letter month words read as months: the English abbreviations only. Other languages' ("out", "ago",
+# "set", "gen", "mag") are everyday words here ("12 out of 20 drones").
+_SHORT_MONTHS = frozenset(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])
+
+
+def _month(word: str) -> int | None:
+    month = MONTHS.get(word)
+    return month if month and (len(word) > 3 or word in _SHORT_MONTHS) else None
+
+
 def _weekday(word: str) -> int | None:
     if _KO_WEEKDAY in word:  # 화요일, 화요일에
         return WEEKDAYS.get(word[:word.index(_KO_WEEKDAY) + 2])
@@ -107,8 +117,8 @@ def text_facts(text: str) -> set[str]:
         if kind == "num":
             nxt = tokens[i + 1] if i + 1 < count else None
             # A date: "19 June", "6월 19일" (month first in Korean), "June 19" (handled at the month word).
-            if nxt and nxt[0] == "word" and nxt[1] in MONTHS and token.isdigit() and 1 <= int(token) <= 31:
-                facts.add(f"d:{MONTHS[nxt[1]]:02d}-{int(token):02d}")
+            if nxt and nxt[0] == "word" and _month(nxt[1]) and token.isdigit() and 1 <= int(token) <= 31:
+                facts.add(f"d:{_month(nxt[1]):02d}-{int(token):02d}")
                 i += 2
                 continue
             if (nxt and nxt[1] == _KO_MONTH and i + 3 < count and tokens[i + 2][0] == "num"
@@ -130,7 +140,7 @@ def text_facts(text: str) -> set[str]:
                 value += _NUMBER_WORDS[tokens[i][1]]
                 i += 1
         elif kind == "word":
-            month = MONTHS.get(token)
+            month = _month(token)
             nxt = tokens[i + 1] if i + 1 < count else None
             if month and nxt and nxt[0] == "num" and nxt[1].isdigit() and 1 <= int(nxt[1]) <= 31:
                 facts.add(f"d:{month:02d}-{int(nxt[1]):02d}")
