@@ -70,7 +70,7 @@ def story_record(story: dict[str, Any]) -> dict[str, Any]:
     """A story of the coverage set as a tagged event record."""
     digest = stable_id("", "coverage-set", story["id"])
     record = {
-        "schema_version": "1.5", "event_id": f"ev_{digest}", "story_id": f"st_{digest}", "run_id": "bench",
+        "schema_version": "1.4", "event_id": f"ev_{digest}", "story_id": f"st_{digest}", "run_id": "bench",
         "source": {"id": "coverage-set", "name": story["id"], "format": "article"}, "agency": None, "guid": None,
         "url": None, "title": story["title"], "summary": None, "body": story["body"], "language": story["lang"],
         "published_at": story["published_at"], "published_at_source": "feed",
