@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from transforms.cluster.evidence import MONTHS, WEEKDAYS, normalize_number
+from transforms.cluster.evidence import WEEKDAYS, normalize_number
+from transforms.months import MONTHS
 
 FACT_CHARS = 12000  # facts are read from a text's first 12,000 characters (a news story's facts come early)
 
