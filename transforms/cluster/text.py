@@ -111,10 +111,18 @@ def story_text(record: Mapping[str, Any]) -> str:
 # The shared body: what copies of one story have in common once a republisher's wrapping is gone
 # ---------------------------------------------------------------------------------------------
 
-_CAPS_WORD = rf"[{_UPPER}0-9][{_UPPER}0-9'&.-]*[{_UPPER}]"
-# Three or more all-caps words in a row ("DOWNLOAD THE HERALD APP", "ПОДПИСЫВАЙТЕСЬ НА НАШ КАНАЛ"): promotion
-# and section labels, never a story's prose (a dateline has one or two: "KYIV, UKRAINE -", "NEW YORK (AP) -").
-_CAPS_RUN = re.compile(rf"(?<!\w){_CAPS_WORD}(?:[\s,:;!|/·•▶►■-]+{_CAPS_WORD}){{2,}}(?!\w)[\s:!|·•-]*")
+_CAPS_WORD = rf"[{_UPPER}][{_UPPER}0-9'&.-]*[{_UPPER}0-9]"  # "NEWSHUB", "НОВОСТИ24", "L'ACTUALITÉ"
+_CAPS_OR_SHORT = rf"(?:{_CAPS_WORD}|[{_UPPER}]|[0-9]+(?:[.,][0-9]+)?)"  # inside a run: "В", "Y", "3"
+# Three or more all-caps words in a row ("DOWNLOAD THE HERALD APP", "ПОДПИСЫВАЙТЕСЬ НА НАШ КАНАЛ"), one-letter
+# words and numbers inside, a word of two letters or more at each end: promotion and section labels, never a story's prose (a dateline has one or
+# two: "KYIV, UKRAINE -", "NEW YORK (AP) -").
+_CAPS_SEPARATOR = r"[\s,:;!|/·•▶►■-]+"
+_CAPS_RUN = re.compile(  # ends with a word, so a number that opens the text after a promotion stays
+    rf"(?<!\w){_CAPS_WORD}(?:{_CAPS_SEPARATOR}{_CAPS_OR_SHORT})+{_CAPS_SEPARATOR}{_CAPS_WORD}(?![\w'])[\s:!|·•-]*")
+# An outlet's credit or time-stamp line glued before the text (a feed summary loses its line breaks):
+# "Northern Herald | Updated 21 October 2024, 14:32 GMT | 4 min read The troops ...".
+_CREDIT_SEPARATOR = re.compile(r"\s[|·•]\s")
+_CREDIT_MAX_WORDS = 30
 # Where a line's prose ends: a sentence mark, maybe inside a closing quote or bracket.
 _PROSE_END = re.compile(r"[.!?…][\"')\]]*$|[\"»)]$")
 _KO_PROSE_END = re.compile(r"[다요죠까][.!?][\"')\]]*$|[\"')\]]$")
@@ -145,11 +153,24 @@ def _without_glued_tail(line: str, korean: bool) -> str:
     return " ".join(sentences[:keep])
 
 
+def _without_credit(line: str) -> str:
+    """``line`` without an opening credit run: up to the last " | " or " · " among its first 30 words, when
+    no sentence ends before it (the run's own time and reading-time words may stay: they are few)."""
+    last = None
+    for match in _CREDIT_SEPARATOR.finditer(line):
+        if len(line[:match.start()].split()) > _CREDIT_MAX_WORDS:
+            break
+        last = match
+    if last is None or _SENTENCES.search(line, 0, last.start()):
+        return line
+    return line[last.end():]
+
+
 def shared_body(text: str) -> str:
     """The story a republication shares with its original: ``text`` without all-caps promotion runs,
     without the opening and closing lines that are not prose (an outlet's credit or time-stamp line,
-    "Read more at ...", a sidebar label and its headlines), and without a block of headlines glued after
-    a line's last sentence.
+    "Read more at ...", a sidebar label and its headlines) or an opening credit run glued onto the first
+    line, and without a block of headlines glued after a line's last sentence.
 
     A per-item rule, chosen over counting lines per source across items: it costs one pass over the text,
     needs no extra shuffle or state (the streaming job fingerprints items one by one), and also works for an
@@ -162,6 +183,8 @@ def shared_body(text: str) -> str:
     korean = bool(_HANGUL.search(text[:400]))
     lines = [_CAPS_RUN.sub(" ", line).strip() if _CAPS_RUN.search(line) else line for line in text.split("\n")]
     lines = [_without_glued_tail(line, korean) for line in lines if line]
+    if lines:
+        lines[0] = _without_credit(lines[0])
     start, end = 0, len(lines)
     while start < end and len(lines[start].split()) < _EDGE_MAX_WORDS and not _prose_end(lines[start], korean):
         start += 1
