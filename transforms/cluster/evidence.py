@@ -7,6 +7,7 @@ import functools
 import re
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from transforms.cluster.text import dateline_length
 from transforms.korean import strip_particles
@@ -79,7 +80,7 @@ _HANGUL_END = re.compile(r"[\uac00-\ud7af]$")
 
 
 @functools.cache
-def _russian_stemmer():  # noqa: ANN202 - snowballstemmer has no type hints
+def _russian_stemmer() -> Any:
     import snowballstemmer
 
     return snowballstemmer.stemmer("russian")

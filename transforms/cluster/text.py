@@ -112,10 +112,11 @@ def story_text(record: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 _CAPS_WORD = rf"[{_UPPER}][{_UPPER}0-9'&.-]*[{_UPPER}0-9]"  # "NEWSHUB", "НОВОСТИ24", "L'ACTUALITÉ"
-_CAPS_OR_SHORT = rf"(?:{_CAPS_WORD}|[{_UPPER}]|[0-9]+(?:[.,][0-9]+)?)"  # inside a run: "В", "Y", "3"
-# Three or more all-caps words in a row ("DOWNLOAD THE HERALD APP", "ПОДПИСЫВАЙТЕСЬ НА НАШ КАНАЛ"), one-letter
-# words and numbers inside, a word of two letters or more at each end: promotion and section labels, never a story's prose (a dateline has one or
-# two: "KYIV, UKRAINE -", "NEW YORK (AP) -").
+# Inside a run also one-letter words and numbers: "В", "Y", "3".
+_CAPS_OR_SHORT = rf"(?:{_CAPS_WORD}|[{_UPPER}]|[0-9]+(?:[.,][0-9]+)?)"
+# Three or more all-caps words in a row ("DOWNLOAD THE HERALD APP", "ПОДПИСЫВАЙТЕСЬ НА НАШ КАНАЛ"), with
+# one-letter words and numbers inside and a longer word at each end: promotion and section labels, never a
+# story's prose (a dateline has one or two: "KYIV, UKRAINE -", "NEW YORK (AP) -").
 _CAPS_SEPARATOR = r"[\s,:;!|/·•▶►■-]+"
 _CAPS_RUN = re.compile(  # ends with a word, so a number that opens the text after a promotion stays
     rf"(?<!\w){_CAPS_WORD}(?:{_CAPS_SEPARATOR}{_CAPS_OR_SHORT})+{_CAPS_SEPARATOR}{_CAPS_WORD}(?![\w'])[\s:!|·•-]*")
