@@ -120,6 +120,8 @@ _CAPS_OR_SHORT = rf"(?:{_CAPS_WORD}|[{_UPPER}]|[0-9]+(?:[.,][0-9]+)?)"
 _CAPS_SEPARATOR = r"[\s,:;!|/·•▶►■-]+"
 _CAPS_RUN = re.compile(  # ends with a word, so a number that opens the text after a promotion stays
     rf"(?<!\w){_CAPS_WORD}(?:{_CAPS_SEPARATOR}{_CAPS_OR_SHORT})+{_CAPS_SEPARATOR}{_CAPS_WORD}(?![\w'])[\s:!|·•-]*")
+# Two capitals, a separator and two more: a cheap test before _CAPS_RUN ("KYIV, Oct 20" does not pass).
+_CAPS_PAIR = re.compile(rf"[{_UPPER}]{{2}}{_CAPS_SEPARATOR}[{_UPPER}0-9](?:[{_UPPER}0-9]|{_CAPS_SEPARATOR})")
 # An outlet's credit or time-stamp line glued before the text (a feed summary loses its line breaks):
 # "Northern Herald | Updated 21 October 2024, 14:32 GMT | 4 min read The troops ...".
 _CREDIT_SEPARATOR = re.compile(r"\s[|·•]\s")
@@ -137,12 +139,14 @@ _TAIL_MIN_WORDS = {True: 6, False: 25}
 
 def _prose_end(sentence: str, korean: bool) -> bool:
     """Whether a sentence ends as story prose does (Korean prose ends its sentences with a verb: "...했다.")."""
-    return bool((_KO_PROSE_END if korean else _PROSE_END).search(sentence))
+    return bool((_KO_PROSE_END if korean else _PROSE_END).search(sentence, max(0, len(sentence) - 8)))
 
 
 def _without_glued_tail(line: str, korean: bool) -> str:
     """``line`` without a run of headlines glued after its last sentence (a page's sidebar extracted onto
     the body's line): the trailing sentences that do not end as prose, when prose comes before them."""
+    if _prose_end(line, korean):
+        return line
     sentences = _SENTENCES.split(line)
     keep = len(sentences)
     while keep > 1 and not _prose_end(sentences[keep - 1], korean):
@@ -177,12 +181,14 @@ def shared_body(text: str) -> str:
     needs no extra shuffle or state (the streaming job fingerprints items one by one), and also works for an
     outlet's first item. The wrapping is what no story sentence looks like (no sentence end, all capitals),
     whatever words it uses. A page's sidebar can be as long as its story, so the text is kept as it was only
-    when the rule would leave less than a quarter of its words.
+    when the rule would leave less than a quarter of it.
     """
     if not text:
         return text
-    korean = bool(_HANGUL.search(text[:400]))
-    lines = [_CAPS_RUN.sub(" ", line).strip() if _CAPS_RUN.search(line) else line for line in text.split("\n")]
+    korean = not text.isascii() and bool(_HANGUL.search(text, 0, 400))
+    lines = text.split("\n")
+    if _CAPS_PAIR.search(text):
+        lines = [_CAPS_RUN.sub(" ", line).strip() for line in lines]
     lines = [_without_glued_tail(line, korean) for line in lines if line]
     if lines:
         lines[0] = _without_credit(lines[0])
@@ -192,7 +198,7 @@ def shared_body(text: str) -> str:
     while end > start and len(lines[end - 1].split()) < _EDGE_MAX_WORDS and not _prose_end(lines[end - 1], korean):
         end -= 1
     body = "\n".join(lines[start:end])
-    return body if len(body.split()) * 4 >= len(text.split()) else text
+    return body if len(body) * 4 >= len(text) else text
 
 
 # A wire dateline opening the text ("SEOUL, South Korea -", "Kyiv (Reuters) -", "(서울=연합뉴스)"): copies keep
