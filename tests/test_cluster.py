@@ -177,6 +177,7 @@ def test_a_name_in_another_case_is_the_same_name(one: str, other: str) -> None:
     ("Представитель заявил, что в Харькове прошла встреча.", "Представитель заявил, что в Херсоне прошла встреча."),
     ("Представник заявив, що у Києві пролунали вибухи.", "Представник заявив, що у Львові пролунали вибухи."),
     ("Officials in Seoul said the launch failed.", "Officials in Tokyo said the launch failed."),
+    ("Военные сообщили, что в Иране прошли учения.", "Военные сообщили, что в Ираке прошли учения."),
 ])
 def test_another_name_still_contradicts(one: str, other: str) -> None:
     a = dataclasses.replace(fp("base.txt"), evidence=evidence_slots(one))

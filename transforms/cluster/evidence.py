@@ -91,12 +91,14 @@ def name_form(folded: str) -> str:
     """A case-folded name as evidence: Cyrillic names stemmed, so a name in another case is the same name
     ("ына" and "ын", "москве" and "москву" give "ын", "москв").
 
-    snowballstemmer's Russian algorithm, for Ukrainian too (Snowball has no Ukrainian one). Measured on
-    45 inflection groups of leaders' and places' names and 15 pairs of different names (bench/names.py):
-    with the prefix rule of ``verify.contradiction`` it keeps ru 25/25 and uk 16/20 groups together
-    and 15/15 pairs apart; pymorphy3 2.0.6 with its ru/uk dictionaries kept 23/25 and 16/20 (it reads
-    the issue's "Ына" as its own lemma: foreign names are not in its dictionary), at 3x the time
-    (45 vs 15 us a word, uncached) and three more packages with 60 MB of dictionaries per worker.
+    snowballstemmer's Russian algorithm, for Ukrainian too (Snowball has no Ukrainian one). Measured by
+    ``python -m bench names`` on 45 inflection groups of leaders' and places' names and 15 pairs of
+    different names: with the case-rest rule of ``verify.contradiction`` it keeps ru 25/25 and uk 15/20
+    groups together and 15/15 pairs apart, at 15 us a word (uncached; names repeat, so they are cached).
+    pymorphy3 2.0.6 with its ru/uk dictionaries kept ru 23/25 (it takes the issue's "Ына" for a lemma of
+    its own: foreign names are not in its dictionary) and uk 16/20 (17/20 with the rule), at 24-45 us a
+    word, with three more packages and their dictionaries on every worker. The uk groups both lose are
+    the і/о alternation of Київ / Києва, Харків / Харкова, Львів / Львова.
     """
     if not _CYRILLIC.search(folded):
         return folded
