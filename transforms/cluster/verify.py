@@ -48,11 +48,12 @@ def contradiction(a: Fingerprint, b: Fingerprint) -> str | None:
 
     A key disagrees when *each* side holds a value the other lacks ("in Canada" / "in Spain"): a cut or
     wrapped copy only ever holds fewer or more values, never other ones. Names are stems (see
-    ``evidence.name_form``) and agree when one extends the other by what a case ending leaves. Then countries: disjoint primary
-    countries *and* no country mentioned by both (a copy's own headline weighs most in tagging and can move
-    its primary country while its body names the same ones: on bench/bench_scale.py's republished day of
-    10,000 items, copies refused as e.g. "countries KR vs KP" kept copies recall at 0.922; 0.999 with this
-    rule, and the labelled pairs' precision stays 0.984), or two dateline places.
+    ``evidence.name_form``) and agree when one extends the other by what a case ending leaves. Then
+    countries: disjoint primary countries *and* no country mentioned by both (a copy's own headline weighs
+    most in tagging and can move its primary country while its body names the same ones: on
+    bench/bench_scale.py's republished day of 10,000 items, copies refused as e.g. "countries KR vs KP"
+    kept copies recall at 0.922; 0.999 with this rule, and the labelled pairs' precision stays 0.984), or
+    two dateline places.
     """
     slots_a, slots_b = a.slots, b.slots
     for key in sorted(slots_a.keys() & slots_b.keys()):
