@@ -76,7 +76,6 @@ def normalize_number(raw: str) -> str:
 
 
 _CYRILLIC = re.compile(r"[а-яёіїєґ]")
-_HANGUL_END = re.compile(r"[\uac00-\ud7af]$")
 
 
 @functools.cache
@@ -108,7 +107,7 @@ def name_form(folded: str) -> str:
 def _context(word: str | None) -> str:
     """The context word of a slot, case-folded; a Korean word without its particles ("북한은" -> "북한")."""
     folded = (word or "^").casefold()
-    if _HANGUL_END.search(folded):
+    if "\uac00" <= folded[-1] <= "\ud7af":  # ends with a Hangul syllable
         folded = strip_particles(folded)
     return folded[:_CONTEXT_CHARS]
 

@@ -126,6 +126,7 @@ _CAPS_PAIR = re.compile(rf"[{_UPPER}]{{2}}{_CAPS_SEPARATOR}[{_UPPER}0-9](?:[{_UP
 # "Northern Herald | Updated 21 October 2024, 14:32 GMT | 4 min read The troops ...".
 _CREDIT_SEPARATOR = re.compile(r"\s[|·•]\s")
 _CREDIT_MAX_WORDS = 30
+_CREDIT_MAX_CHARS = 400  # where the first 30 words end, give or take
 # Where a line's prose ends: a sentence mark, maybe inside a closing quote or bracket.
 _PROSE_END = re.compile(r"[.!?…][\"')\]]*$|[\"»)]$")
 _KO_PROSE_END = re.compile(r"[다요죠까][.!?][\"')\]]*$|[\"')\]]$")
@@ -162,7 +163,7 @@ def _without_credit(line: str) -> str:
     """``line`` without an opening credit run: up to the last " | " or " · " among its first 30 words, when
     no sentence ends before it (the run's own time and reading-time words may stay: they are few)."""
     last = None
-    for match in _CREDIT_SEPARATOR.finditer(line):
+    for match in _CREDIT_SEPARATOR.finditer(line, 0, _CREDIT_MAX_CHARS):
         if len(line[:match.start()].split()) > _CREDIT_MAX_WORDS:
             break
         last = match
@@ -187,17 +188,28 @@ def shared_body(text: str) -> str:
         return text
     korean = not text.isascii() and bool(_HANGUL.search(text, 0, 400))
     lines = text.split("\n")
+    changed = False
     if _CAPS_PAIR.search(text):
         lines = [_CAPS_RUN.sub(" ", line).strip() for line in lines]
-    lines = [_without_glued_tail(line, korean) for line in lines if line]
-    if lines:
-        lines[0] = _without_credit(lines[0])
-    start, end = 0, len(lines)
-    while start < end and len(lines[start].split()) < _EDGE_MAX_WORDS and not _prose_end(lines[start], korean):
+        changed = True
+    kept = []
+    for line in lines:
+        if line:
+            body_line = _without_glued_tail(line, korean)
+            changed = changed or body_line is not line
+            kept.append(body_line)
+    if kept:
+        first = _without_credit(kept[0])
+        changed = changed or first is not kept[0]
+        kept[0] = first
+    start, end = 0, len(kept)
+    while start < end and len(kept[start].split()) < _EDGE_MAX_WORDS and not _prose_end(kept[start], korean):
         start += 1
-    while end > start and len(lines[end - 1].split()) < _EDGE_MAX_WORDS and not _prose_end(lines[end - 1], korean):
+    while end > start and len(kept[end - 1].split()) < _EDGE_MAX_WORDS and not _prose_end(kept[end - 1], korean):
         end -= 1
-    body = "\n".join(lines[start:end])
+    if not changed and start == 0 and end == len(kept):
+        return text
+    body = "\n".join(kept[start:end])
     return body if len(body) * 4 >= len(text) else text
 
 
