@@ -32,7 +32,8 @@ _BOILERPLATE_PHRASES = re.compile("|".join([
         "all rights reserved", "tous droits réservés", "alle rechte vorbehalten", "todos los derechos",
         "все права защищены", "усі права захищені", "lire aussi", "lire la suite", "partager cet",
         "lesen sie auch", "lesen sie mehr", "artikel teilen", "lea también", "compartir este", "читайте также",
-        "читайте нас", "читайте також", "подписывайтесь", "подписка", "підписуйтесь", "підписка", "구독",
+        "читайте нас", "читайте також", "читайте больше", "читайте більше", "подписывайтесь", "подписка",
+        "підписуйтесь", "підписка", "구독",
     )),
     r"\bsubscribe\b", r"copyright\s*(?:©|\(c\)|\d{4})", r"무단\s*전재", r"재배포\s*금지",
 ]))
@@ -161,7 +162,7 @@ def _without_glued_tail(line: str, korean: bool) -> str:
 
 def _without_credit(line: str) -> str:
     """``line`` without an opening credit run: up to the last " | " or " · " among its first 30 words, when
-    no sentence ends before it (the run's own time and reading-time words may stay: they are few)."""
+    no sentence ends before it, and the time stamp or reading time that follows it (``_stamp_length``)."""
     last = None
     for match in _CREDIT_SEPARATOR.finditer(line, 0, _CREDIT_MAX_CHARS):
         if len(line[:match.start()].split()) > _CREDIT_MAX_WORDS:
@@ -169,7 +170,47 @@ def _without_credit(line: str) -> str:
         last = match
     if last is None or _SENTENCES.search(line, 0, last.start()):
         return line
-    return line[last.end():]
+    rest = line[last.end():].split(" ")
+    return " ".join(rest[_stamp_length(rest):])
+
+
+_STAMP_LABEL_WORDS = 2  # "Время чтения: 5 мин", "Lecture 3 min", "수정 2024.10.21 16:32": words before the digits
+_TIME_ZONE = re.compile(rf"[{_UPPER}]{{2,4}}")  # "UTC", "GMT", "МСК"
+_SHORT_WORD = re.compile(r"[^\W\d_]{1,4}\.?")  # "Oct", "à", "min", "read", "мин", "хв"
+
+
+@functools.cache
+def _months() -> frozenset[str]:
+    from transforms.cluster.evidence import MONTHS  # evidence reads datelines from this module
+
+    return frozenset(MONTHS)
+
+
+def _stamp_length(tokens: list[str]) -> int:
+    """How many of ``tokens`` (the words after a credit run's last separator) are its time stamp or reading
+    time: a label of up to two words, tokens with digits (a month between them), a time zone, then up to
+    two short unit words ("4 min read"). It stops there, so a story that opens with a number keeps it
+    ("| 3 min read 85 years ago ...")."""
+    first = next((i for i, t in enumerate(tokens[:_STAMP_LABEL_WORDS + 1]) if any(c.isdigit() for c in t)), None)
+    if first is None:
+        return 0
+    end = first + 1
+    while end < len(tokens):
+        token = tokens[end]
+        if any(c.isdigit() for c in token):
+            end += 1
+        elif (end + 1 < len(tokens) and any(c.isdigit() for c in tokens[end + 1])
+              and token.rstrip(".,").casefold() in _months()):
+            end += 2  # a month between the digits: "20 Oct 2024", "20 жовтня 2024"
+        else:
+            break
+    if end < len(tokens) and _TIME_ZONE.fullmatch(tokens[end]):
+        end += 1
+    units = 0
+    while end < len(tokens) and units < 2 and _SHORT_WORD.fullmatch(tokens[end]) and tokens[end].islower():
+        end += 1
+        units += 1
+    return end
 
 
 def shared_body(text: str) -> str:
