@@ -85,7 +85,6 @@ def _russian_stemmer() -> Any:
     return snowballstemmer.stemmer("russian")
 
 
-@functools.lru_cache(maxsize=100_000)
 def name_form(folded: str) -> str:
     """A case-folded name as evidence: Cyrillic names stemmed, so a name in another case is the same name
     ("ына" and "ын", "москве" and "москву" give "ын", "москв").
@@ -99,9 +98,19 @@ def name_form(folded: str) -> str:
     word, with three more packages and their dictionaries on every worker. The uk groups both lose are
     the і/о alternation of Київ / Києва, Харків / Харкова, Львів / Львова.
     """
-    if not _CYRILLIC.search(folded):
+    if folded.isascii():
         return folded
-    return _russian_stemmer().stemWord(folded)
+    form = _NAME_FORMS.get(folded)
+    if form is None:
+        if len(_NAME_FORMS) >= _NAME_FORMS_SIZE:
+            _NAME_FORMS.clear()
+        form = _NAME_FORMS[folded] = _russian_stemmer().stemWord(folded) if _CYRILLIC.search(folded) else folded
+    return form
+
+
+# Name -> its form, per worker process (names recur; a dict lookup costs a fraction of lru_cache's wrapper).
+_NAME_FORMS: dict[str, str] = {}
+_NAME_FORMS_SIZE = 100_000
 
 
 def _context(word: str | None) -> str:
