@@ -12,6 +12,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from transforms.months import month_number
+
 # Quotes, apostrophes, dashes and spaces typeset differently by every outlet; invisible characters dropped.
 _TYPOGRAPHY = {
     **dict.fromkeys("“”„‟«»〝〞＂‹›", '"'),
@@ -179,13 +181,6 @@ _TIME_ZONE = re.compile(rf"[{_UPPER}]{{2,4}}")  # "UTC", "GMT", "МСК"
 _SHORT_WORD = re.compile(r"[^\W\d_]{1,4}\.?")  # "Oct", "à", "min", "read", "мин", "хв"
 
 
-@functools.cache
-def _months() -> frozenset[str]:
-    from transforms.cluster.evidence import MONTHS  # evidence reads datelines from this module
-
-    return frozenset(MONTHS)
-
-
 def _stamp_length(tokens: list[str]) -> int:
     """How many of ``tokens`` (the words after a credit run's last separator) are its time stamp or reading
     time: a label of up to two words, tokens with digits (a month between them), a time zone, then up to
@@ -200,7 +195,7 @@ def _stamp_length(tokens: list[str]) -> int:
         if any(c.isdigit() for c in token):
             end += 1
         elif (end + 1 < len(tokens) and any(c.isdigit() for c in tokens[end + 1])
-              and token.rstrip(".,").casefold() in _months()):
+              and month_number(token.rstrip(","))):
             end += 2  # a month between the digits: "20 Oct 2024", "20 жовтня 2024"
         else:
             break
