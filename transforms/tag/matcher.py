@@ -11,11 +11,11 @@ from typing import Any
 
 import ahocorasick_rs
 
+from transforms.korean import KO_PARTICLES
 from transforms.tag.text import _LANGUAGE_GROUPS, _SCRIPTS, _WORD_TAIL, LANGUAGES, _is_hangul, _normalize_pattern
 
-# Korean endings that may follow a short pycountry name (미국의, 중국산); anything else after a
-# two-syllable name is taken as another word (인도적 is "humanitarian", not India).
-_KO_PARTICLES = frozenset("의은는이가을를과와에도로으만측군산인어내령계정행발서까보께처부랑하며")
+# Korean endings that may follow a short pycountry name (see transforms/korean.py, shared with clustering).
+_KO_PARTICLES = KO_PARTICLES
 
 
 _PLACE_LAYER = 0
