@@ -23,12 +23,15 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["pipelines*", "transforms*", "schemas", "config"]),
-    package_data={"schemas": ["*.json"], "config": ["*.yaml", "*.yml"]},
+    packages=find_packages(include=["pipelines*", "transforms*", "reporting*", "schemas", "config"]),
+    package_data={"schemas": ["*.json"], "config": ["*.yaml", "*.yml"], "reporting": ["*.js", "*.css"]},
     include_package_data=True,
     install_requires=direct_requirements(),
+    # pip install "wirewatch[consumers]": what a reader of the dataset needs (docs/DATASET.md, pandas).
+    extras_require={"consumers": ["pandas==3.1.1", "gcsfs==2026.10.1"]},
     entry_points={
         "console_scripts": [
+            "wirewatch=pipelines.cli:console",
             "wirewatch-batch=pipelines.batch:main",
             "wirewatch-stream=pipelines.streaming:main",
             "wirewatch-replay=pipelines.replay:main",

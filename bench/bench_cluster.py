@@ -1,9 +1,10 @@
 """Near-duplicate clustering: quality on labelled pairs, cost against parsing, and index size.
 
 1. Precision and recall of "same story" on the pair set of ``bench/pairs.py`` (real corpus texts, their
-   rewrites, their hardest real negatives and template swaps), with the stage's own decision: a shared
-   candidate key, then ``same_story``. Targets: precision >= 0.98, recall >= 0.95. A sweep of the Jaccard
-   threshold shows what the default trades.
+   rewrites, their hardest real negatives and template swaps, issue 14's republication classes with
+   negatives wrapped alike, and the hand-written cases of tests/fixtures/cluster), with the stage's own
+   decision: a shared candidate key, then ``same_story``. Targets: precision >= 0.98, recall >= 0.95. A
+   sweep of the Jaccard threshold shows what the default trades.
 2. Cost of the cluster stage's work (fingerprint + candidate keys + verification of candidate pairs,
    pure functions) on BENCH_CLUSTER_ITEMS (100,000) synthetic items, as a fraction of ``parse_payload``
    over the same items as RSS, timed in the same process (CPU time, alternating feed by feed). Target:

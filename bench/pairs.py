@@ -21,6 +21,19 @@ Positives (same story) are real texts and a copy rewritten the way republication
 * ``wire_natural`` / ``corpus_near_duplicate``: real copies found in the corpus (the same AP,
   Reuters-style and Business Wire stories in several wire formats; pairs.csv's near_duplicate).
 
+Republications as they were seen to fail on real pages (issue 14), one per usable item, in its language:
+
+* ``aggregator_promo``: an aggregator's all-caps promotion lines for its own site (naming places, as
+  they do: "LIVE FROM KYIV, MOSCOW AND SEOUL") at the start, between paragraphs and at the end, and the
+  original's last paragraph (or last sentence) dropped; Korean promos are "▶" lines, Korean having no case;
+* ``outlet_first_line``: the republishing outlet's credit and time-stamp line first ("Northern Herald |
+  Updated 21 October 2024, 14:32 GMT | 4 min read");
+* ``sidebar_glued``: headlines of other items in the language, as long as the text, glued onto the
+  text's last line as a page's sidebar is when a scraper joins its blocks.
+
+Hand-written cases of the same classes (a Russian or Ukrainian leader's name in another case, a Korean
+page with its sidebar on the body's line) are tests/fixtures/cluster's files (``fixture_pairs``).
+
 Negatives (different stories):
 
 * ``same_source_nearest``: each item against the most similar *other* item of the same feed
@@ -28,7 +41,10 @@ Negatives (different stories):
 * ``cross_source_nearest``: the most similar item of another source in the same language;
 * ``template_swap``: a copy in which one fact is changed, as two wire stories from one template
   would differ: a number, a date, a weekday or a place (all its mentions);
-* ``corpus_*``: pairs.csv's same_template_different_event and related_different_event.
+* ``corpus_*``: pairs.csv's same_template_different_event and related_different_event;
+* ``wrapped_template_swap`` / ``wrapped_related``: a template swap, and each item with its nearest
+  same-source item, both sides wrapped the same way by one of the republication rewrites above: cleaning
+  the wrapping must not make two events one.
 
 pairs.csv's same_event_different_text and translation_same_story pairs are different texts of one
 event: not near-duplicates, so they are kept out of precision/recall (``informational=True``).
@@ -129,6 +145,47 @@ PLACES = {
            "España", "Francia", "Alemania", "Italia", "México", "Argentina", "Estados Unidos", "Siria", "Irán"),
     "ko": ("북한", "러시아", "우크라이나", "중국", "일본", "미국", "서울", "부산", "평양", "쿠르스크", "모스크바"),
 }
+
+
+REPUBLICATION_KINDS = ("aggregator_promo", "outlet_first_line", "sidebar_glued")
+# An aggregator's promotion for its own site, in capitals as such lines are set, naming places and months.
+PROMOS = {
+    "en": ("WATCH LIVE: THE LATEST FROM KYIV, MOSCOW AND SEOUL ON NEWSHUB TV",
+           "GET BREAKING NEWS FROM UKRAINE AND KOREA IN THE NEWSHUB APP",
+           "NEWSHUB PREMIUM: 3 MONTHS FOR 1 EURO IN DECEMBER ONLY"),
+    "fr": ("EN DIRECT : TOUTE L'ACTUALITÉ DE KIEV, MOSCOU ET SÉOUL SUR INFOFLASH TV",
+           "RECEVEZ LES ALERTES SUR L'UKRAINE ET LA CORÉE DANS L'APPLICATION INFOFLASH",
+           "INFOFLASH PREMIUM : 3 MOIS POUR 1 EURO EN DÉCEMBRE"),
+    "ru": ("СМОТРИТЕ В ПРЯМОМ ЭФИРЕ: ГЛАВНОЕ ИЗ КИЕВА, МОСКВЫ И СЕУЛА НА НОВОСТИ24",
+           "ВСЕ НОВОСТИ ОБ УКРАИНЕ И КОРЕЕ В ПРИЛОЖЕНИИ НОВОСТИ24",
+           "НОВОСТИ24 ПРЕМИУМ: 3 МЕСЯЦА ЗА 1 РУБЛЬ В ДЕКАБРЕ"),
+    "uk": ("ДИВІТЬСЯ НАЖИВО: ГОЛОВНЕ З КИЄВА, ХАРКОВА ТА ОДЕСИ НА НОВИНИ24",
+           "УСІ НОВИНИ ПРО УКРАЇНУ ТА КОРЕЮ У ЗАСТОСУНКУ НОВИНИ24",
+           "НОВИНИ24 ПРЕМІУМ: 3 МІСЯЦІ ЗА 1 ГРИВНЮ У ГРУДНІ"),
+    "de": ("JETZT LIVE: DAS NEUESTE AUS KIEW, MOSKAU UND SEOUL AUF NEWSHUB TV",
+           "EILMELDUNGEN AUS DER UKRAINE UND KOREA IN DER NEWSHUB APP", "NEWSHUB PREMIUM: 3 MONATE FÜR 1 EURO"),
+    "es": ("EN DIRECTO: LO ÚLTIMO DESDE KIEV, MOSCÚ Y SEÚL EN NEWSHUB TV",
+           "ALERTAS DE UCRANIA Y COREA EN LA APP DE NEWSHUB", "NEWSHUB PREMIUM: 3 MESES POR 1 EURO EN DICIEMBRE"),
+    "ko": ("▶ 뉴스허브 앱에서 평양·서울·키이우 속보 받기", "▶ 12월 한정 뉴스허브 프리미엄 3개월 1천원",
+           "▶ 뉴스허브 TV 생중계 바로가기"),
+}
+MONTHS = {"en": "October", "fr": "octobre", "de": "Oktober", "es": "octubre"}
+
+
+def outlet_line(language: str, rng: random.Random) -> str:
+    """An outlet's credit and time-stamp line, as its pages open (a recurring format, this item's time)."""
+    outlet = rng.choice(("Northern Herald", "Baltic Courier", "Capital Gazette", "Pacific Dispatch"))
+    day, hh, mm, minutes = rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59), rng.randint(2, 9)
+    lines = {
+        "en": f"{outlet} | Updated {day} October 2024, {hh:02d}:{mm:02d} GMT | {minutes} min read",
+        "fr": f"{outlet} · Publié le {day} octobre 2024 à {hh:02d}h{mm:02d} · Lecture {minutes} min",
+        "de": f"{outlet} | Aktualisiert am {day}. Oktober 2024, {hh:02d}:{mm:02d} MEZ | Lesezeit {minutes} Min",
+        "es": f"{outlet} | Actualizado el {day} de octubre de 2024, {hh:02d}:{mm:02d} CET | Lectura {minutes} min",
+        "ru": f"{outlet} | {day:02d}.10.2024 {hh:02d}:{mm:02d} МСК | Время чтения: {minutes} мин",
+        "uk": f"{outlet} | {day:02d}.10.2024 {hh:02d}:{mm:02d} EET | Час читання: {minutes} хв",
+        "ko": f"{outlet} | 입력 2024.10.{day:02d} {hh:02d}:{mm:02d} | 수정 2024.10.{day:02d} {hh:02d}:{mm:02d}",
+    }
+    return lines.get(language, lines["en"])
 
 
 @dataclass(frozen=True)
@@ -313,6 +370,42 @@ def rewrite(record: dict[str, Any], kind: str, rng: random.Random) -> dict[str, 
     raise ValueError(f"unknown rewrite {kind!r}")
 
 
+def _dropped_last(text: str) -> str:
+    """``text`` without its last paragraph, or its last sentence when it has one paragraph of three or more."""
+    paragraphs = text.split("\n\n")
+    if len(paragraphs) >= 2:
+        return "\n\n".join(paragraphs[:-1])
+    sentences = _sentences(text)
+    return " ".join(sentences[:-1]) if len(sentences) >= 3 else text
+
+
+def republication(record: dict[str, Any], kind: str, rng: random.Random, headlines: list[str],
+                  keep_last: bool = False) -> dict[str, Any]:
+    """A copy of ``record`` made by one of ``REPUBLICATION_KINDS``; ``headlines`` are other items' titles in
+    the record's language (the sidebar); ``keep_last`` keeps the last paragraph an aggregator would drop."""
+    text = text_of(record)
+    language = record.get("language") or "en"
+    hours = rng.uniform(0.2, 30)
+    if kind == "aggregator_promo":
+        promos = PROMOS.get(language, PROMOS["en"])
+        paragraphs = (text if keep_last else _dropped_last(text)).split("\n\n")
+        middle = [paragraphs[0], promos[1], *paragraphs[1:]] if len(paragraphs) > 1 else paragraphs
+        changed = "\n\n".join([promos[0], *middle, promos[2]])
+    elif kind == "outlet_first_line":
+        changed = outlet_line(language, rng) + "\n\n" + text
+    elif kind == "sidebar_glued":
+        target = len(text.split())
+        block: list[str] = []
+        for title in rng.sample(headlines, min(len(headlines), 40)):
+            if sum(len(t.split()) for t in block) >= target and len(block) >= 3:
+                break
+            block.append(title)
+        changed = text + " " + " ".join(block)
+    else:
+        raise ValueError(f"unknown republication {kind!r}")
+    return _derived(record, kind, hours, **_set_text(record, changed))
+
+
 # ---------------------------------------------------------------------------------------------
 # Other stories (negatives)
 # ---------------------------------------------------------------------------------------------
@@ -477,7 +570,79 @@ def build_pairs(corpus_dir: Path = CORPUS_DIR, seed: int = 20240619, tag: bool =
         swapped = template_swap(record, rng)
         if swapped is not None:
             pairs.append(LabelledPair(record, swapped, False, "template_swap"))
+    pairs.extend(republication_pairs(records, seed))
+    pairs.extend(fixture_pairs())
     return pairs
+
+
+def _headlines(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    by_language: dict[str, list[str]] = defaultdict(list)
+    for record in records:
+        if record.get("title") and len(record["title"].split()) >= 3:
+            by_language[record.get("language") or "en"].append(record["title"])
+    return by_language
+
+
+def republication_pairs(records: list[dict[str, Any]], seed: int) -> Iterator[LabelledPair]:
+    """The republication failure classes over the corpus (positives), and wrapped negatives: a template swap
+    and each item's nearest same-source item, both sides wrapped alike. A separate random stream, so the
+    pairs above stay as they were."""
+    rng = random.Random(f"{seed}:republication")
+    headlines = _headlines(records)
+    for i, record in enumerate(records):
+        kind = REPUBLICATION_KINDS[i % len(REPUBLICATION_KINDS)]
+        others = [t for t in headlines[record.get("language") or "en"] if t != record.get("title")]
+        yield LabelledPair(record, republication(record, kind, rng, others), True, kind)
+        swapped = template_swap(record, rng)
+        if swapped is not None:
+            state = rng.getstate()
+            one = republication(record, kind, rng, others, keep_last=True)
+            rng.setstate(state)  # the same wrapper on both sides
+            other = republication(swapped, kind, rng, others, keep_last=True)
+            yield LabelledPair(one, other, False, "wrapped_template_swap")
+    for j, (a, b, _score) in enumerate(nearest_pairs(records, True)):
+        kind = REPUBLICATION_KINDS[j % len(REPUBLICATION_KINDS)]
+        others = [t for t in headlines[a.get("language") or "en"] if t not in (a.get("title"), b.get("title"))]
+        state = rng.getstate()
+        one = republication(a, kind, rng, others, keep_last=True)
+        rng.setstate(state)
+        yield LabelledPair(one, republication(b, kind, rng, others, keep_last=True), False, "wrapped_related")
+
+
+FIXTURES_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "cluster"
+
+
+def fixture_record(path: Path) -> dict[str, Any]:
+    """A tests/fixtures/cluster file (header, ``---``, headline line, paragraphs) as a tagged event record."""
+    header, _, text = path.read_text(encoding="utf-8").partition("\n---\n")
+    meta = dict(line.split(": ", 1) for line in header.splitlines())
+    title, _, body = text.strip().partition("\n")
+    digest = stable_id("", "cluster-fixture", path.name)
+    return {
+        "schema_version": "1.0", "event_id": f"ev_{digest}", "story_id": f"st_{digest}", "run_id": "test",
+        "source": {"id": meta["source"], "name": meta["source"], "format": "rss"}, "agency": None,
+        "guid": f"urn:test:{path.name}", "url": f"https://{meta['source']}.example/{path.name}",
+        "title": clean_text(title), "summary": None, "body": clean_text(body, paragraphs=True),
+        "language": meta["language"], "published_at": meta["published_at"], "published_at_source": "feed",
+        "ingested_at": "2024-10-18T16:00:00Z",
+        "dateline": {"place": meta["dateline"], "country": None} if meta.get("dateline") else None,
+        "countries": [{"code": c, "name": c, "score": 0.9, "primary": True} for c in meta["countries"].split(",")],
+        "topics": [], "categories": [], "byline": None, "flags": [], "location": str(path), "_file": path.name,
+        "_expect": meta.get("expect", ""), "_class": meta.get("class", ""),
+    }
+
+
+def fixture_pairs(folder: Path = FIXTURES_DIR) -> Iterator[LabelledPair]:
+    """The hand-written cases of tests/fixtures/cluster (``expect: same|different <file>``), kind
+    ``fixture_<class>`` where the file names the failure class it is written for."""
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*.txt")):
+        record = fixture_record(path)
+        verdict, _, other = record["_expect"].partition(" ")
+        if verdict in ("same", "different") and (folder / f"{other}.txt").is_file():
+            kind = f"fixture_{record['_class'] or 'other'}"
+            yield LabelledPair(fixture_record(folder / f"{other}.txt"), record, verdict == "same", kind)
 
 
 def summary(pairs: list[LabelledPair]) -> dict[str, int]:

@@ -9,7 +9,8 @@ Three corpora, each a pure function of its kind, its size and a seed:
   other outlets, copy counts falling off by Zipf's law (the hottest story about 1,000 times at
   10,000 items, capped at 1,000 copies up to 10,000 items and 2,000 above); the rest are single
   stories. A copy has its own outlet, guid and URL, is published 0-36 hours after the original
-  and carries the damage republication does (boilerplate lines, a sidebar of other headlines, the
+  and carries the damage republication does (the outlet's opening line with its own time stamp,
+  boilerplate lines, a sidebar of other headlines, the
   last paragraph cut, a new title, the dateline dropped), at most 10% of the words changed, never
   a number, date or name of the original's text.
 * ``template``: thousands of alerts written from five wire templates (missile launches, drone
@@ -330,6 +331,20 @@ BOILERPLATE: dict[str, tuple[str, ...]] = {
     "ko": ("무단 전재 및 재배포 금지", "{outlet} 뉴스레터를 구독하세요", "© 2024 {outlet}. All rights reserved.",
            "기사 더 보기 {host}"),
 }
+# The line an outlet opens its pages with: its name, the copy's time stamp (with a time zone), a reading time.
+# Each outlet keeps one format, so the line recurs across its items; numbers and names in it are not the story's.
+START_LINES: dict[str, tuple[str, ...]] = {
+    "en": ("{outlet} | Updated {day} October 2024, {hh}:{mm} GMT | {minutes} min read",
+           "By {outlet} staff · {day} Oct 2024 {hh}:{mm} GMT", "{OUTLET} | {day}.10.2024 {hh}:{mm} UTC"),
+    "fr": ("{outlet} · Publié le {day} octobre 2024 à {hh}h{mm} · Lecture {minutes} min",
+           "Par la rédaction de {outlet} | {day}/10/2024 {hh}:{mm} CET"),
+    "ru": ("{outlet} | {day}.10.2024 {hh}:{mm} МСК | Время чтения: {minutes} мин",
+           "Редакция {outlet} · {day} октября 2024, {hh}:{mm} МСК"),
+    "uk": ("{outlet} | {day}.10.2024 {hh}:{mm} EET | Час читання: {minutes} хв",
+           "Редакція {outlet} · {day} жовтня 2024, {hh}:{mm} EET"),
+    "ko": ("{outlet} | 입력 2024.10.{day} {hh}:{mm} | 수정 2024.10.{day} {hh}:{mm}",
+           "{outlet} 기자 | 2024-10-{day} {hh}:{mm} KST"),
+}
 SIDEBAR_LABEL = {"en": "MORE NEWS", "fr": "À LIRE AUSSI", "ru": "ЧИТАЙТЕ ТАКЖЕ", "uk": "ЧИТАЙТЕ ТАКОЖ",
                  "ko": "관련 기사"}
 DAMAGES = ("boilerplate_start", "boilerplate_end", "sidebar", "cut_last_paragraph", "retitle", "drop_dateline")
@@ -599,6 +614,14 @@ def _copy_delay(rng: random.Random) -> timedelta:
     return timedelta(seconds=max(60, int(hours * 3600)))
 
 
+def start_line(outlet: Outlet, language: str, published: datetime, rng: random.Random) -> str:
+    """The outlet's opening line for a copy published at ``published`` (see ``START_LINES``)."""
+    formats = START_LINES[language]
+    line = formats[sum(map(ord, outlet.name)) % len(formats)]
+    return line.format(outlet=outlet.name, OUTLET=outlet.name.upper(), day=f"{published.day:02d}",
+                       hh=f"{published.hour:02d}", mm=f"{published.minute:02d}", minutes=rng.randint(2, 9))
+
+
 def republish(original: _Draft, outlet: Outlet, sidebar_pool: list[str], rng: random.Random) -> _Draft:
     """A copy of ``original`` as ``outlet`` republishes it: a few damages drawn at random, applied while the
     words added or removed stay within ``MAX_CHANGED_SHARE`` of the original's words (at least one always is).
@@ -617,9 +640,10 @@ def republish(original: _Draft, outlet: Outlet, sidebar_pool: list[str], rng: ra
         line = rng.choice(BOILERPLATE[language])
         return line.format(outlet=outlet.name, host=outlet.host, OUTLET=outlet.name.upper())
 
+    published = original.published + _copy_delay(rng)
     for damage in wanted:
         if damage in ("boilerplate_start", "boilerplate_end"):
-            line = boilerplate()
+            line = start_line(outlet, language, published, rng) if damage == "boilerplate_start" else boilerplate()
             if word_count(line) <= budget:
                 if damage == "boilerplate_start":
                     head.insert(0, line)
@@ -656,7 +680,6 @@ def republish(original: _Draft, outlet: Outlet, sidebar_pool: list[str], rng: ra
     if not applied:  # nothing drawn fitted: a copy still carries its outlet's mark
         tail.append(min((boilerplate() for _ in range(3)), key=word_count))
         applied.append("boilerplate_end")
-    published = original.published + _copy_delay(rng)
     return _Draft(title, head + body + tail, published, original.story, language, None, tuple(applied))
 
 

@@ -20,7 +20,6 @@ On Dataflow (workers install the package from setup.py)::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import uuid
@@ -33,6 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.preflight import OneLineParser, fraction, non_negative_seconds, positive_int, preflight
+from reporting import is_local_runner, report_after_run
 from transforms.archive import ArchivePayloadFn, ReadArchive
 from transforms.cluster import (
     ClusterConfig,
@@ -44,6 +44,9 @@ from transforms.cluster import (
     index_dir_of,
     load_cluster_config,
 )
+from transforms.coverage import CoverageConfig, CoverageConfigError, load_coverage_config
+from transforms.coverage.index import coverage_index_dir_of
+from transforms.coverage.stage import CoverDuplicates, LinkCoverage
 from transforms.dedup import DedupExact
 from transforms.embargo import HoldEmbargoed, delete_files, held_dir, list_held_files
 from transforms.fetch import CommitFetchState, FetchDocuments, FetchPolicy, fetch_reject, summarize_reports
@@ -61,11 +64,13 @@ from transforms.manifest import (
 )
 from transforms.model import Source, rfc3339, utc_now
 from transforms.parquet import WriteEventsParquet
+from transforms.progress import progress_lines
+from transforms.run_metrics import add_to_manifest, beam_counters, stage_seconds
 from transforms.sources import ExpandSourcesFn, SourcesError, load_sources
 from transforms.state import RunLock, StateLockedError, release_lock
 from transforms.tag import TagEventsFn
 from transforms.validate import ValidateFn
-from transforms.write import PublishRun, WriteDataset, read_text, remove_stale_staging, staging_dir, write_jsonl
+from transforms.write import PublishRun, WriteDataset, remove_stale_staging, staging_dir, write_jsonl
 
 
 def _guarded(pcoll: beam.PCollection, stage: str, label: str, fn: beam.DoFn, run: RunInfo, rejects: list) -> Any:
@@ -91,6 +96,7 @@ def build_pipeline(
     replay: Replay | None = None,
     cluster_config: ClusterConfig | None = None,
     lock_token: str | None = None,
+    coverage_config: CoverageConfig | None = None,
 ) -> dict[str, beam.PCollection]:
     """Add the batch graph to ``pipeline``; return its datasets and the manifest path, for tests.
 
@@ -103,6 +109,7 @@ def build_pipeline(
     once the manifest and every state commit are written: the lock lives as long as the job.
     """
     cluster_config = cluster_config or load_cluster_config()
+    coverage_config = coverage_config or load_coverage_config()
     ingested_at = datetime.fromisoformat(run.started_at.replace("Z", "+00:00"))
     held_files = list(held_files or [])
     rejects: list[beam.PCollection] = []
@@ -140,9 +147,17 @@ def build_pipeline(
     index_dir = None if replay else index_dir_of(run.state_dir)
     read_index = index_dir if index_dir and has_commits(index_dir) else None  # a first run has none to read
     clustered = tagged | "ClusterStories" >> ClusterStories(cluster_config, read_index, run.run_id, ingested_at)
-    events = _guarded(clustered["events"], "validate", "ValidateEvents", ValidateFn("event"), run, rejects)
+    # Stories that report one happening share a coverage id (within the run and with the coverage index).
+    coverage_dir = None if replay else coverage_index_dir_of(run.state_dir)
+    read_coverage = coverage_dir if coverage_dir and has_commits(coverage_dir) else None
+    covered = clustered["events"] | "LinkCoverage" >> LinkCoverage(coverage_config, read_coverage, run.run_id,
+                                                                   ingested_at)
+    events = _guarded(covered["events"], "validate", "ValidateEvents", ValidateFn("event"), run, rejects)
     exact = (deduped["duplicates"], clustered["duplicates"]) | "RepointExact" >> RepointExactDuplicates()
-    all_duplicates = (exact, clustered["duplicates"]) | "AllDuplicates" >> beam.Flatten()
+    all_duplicates = (
+        ((exact, clustered["duplicates"]) | "AllDuplicates" >> beam.Flatten(), covered["events"], covered["indexed"])
+        | "CoverDuplicates" >> CoverDuplicates()
+    )
     duplicates = _guarded(
         all_duplicates, "validate", "ValidateDuplicates", ValidateFn("duplicate"), run, rejects
     )
@@ -181,6 +196,10 @@ def build_pipeline(
     if index_dir is not None:
         finished.append(clustered["index_updates"] | "CommitStoryIndex" >> CommitStoryIndex(
             index_dir, run.run_id, ingested_at, cluster_config.ttl_days, after=manifest
+        ))
+    if coverage_dir is not None:
+        finished.append(covered["index_updates"] | "CommitCoverageIndex" >> CommitStoryIndex(
+            coverage_dir, run.run_id, ingested_at, coverage_config.ttl_days, after=manifest
         ))
     if lock_token:
         # Side inputs make this step wait for every commit; each is a handful of paths (one per document at most).
@@ -249,7 +268,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options every job that writes an output shares: near-dup settings and the run lock."""
     parser.add_argument("--dedup-config", "--dedup_config", dest="dedup_config", default=None,
                         help="near-duplicate settings YAML (default: the bundled config/dedup.yaml)")
+    parser.add_argument("--coverage-config", "--coverage_config", dest="coverage_config", default=None,
+                        help="coverage linking settings and anchors YAML (default: the bundled config/coverage.yaml)")
     add_lock_options(parser)
+    parser.add_argument("--progress", action="store_true",
+                        help="print a progress line on stderr every 5 s even when stderr is not a terminal "
+                        "(local runners; on a terminal it is on anyway)")
     parser.add_argument("--max-reject-ratio", "--max_reject_ratio", dest="max_reject_ratio",
                         type=fraction("--max-reject-ratio"),
                         default=None, help="exit with status 4 when rejects / items read exceeds this (0-1); a run "
@@ -319,7 +343,8 @@ def execute(
     the manifest; return the exit status."""
     try:
         cluster_config = load_cluster_config(args.dedup_config)
-    except ClusterConfigError as exc:
+        coverage_config = load_coverage_config(args.coverage_config)
+    except (ClusterConfigError, CoverageConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     options = PipelineOptions(beam_args_for_gcs(beam_args))
@@ -328,10 +353,12 @@ def execute(
         with lock:
             # Holding the lock, any other staging folder is a dead run's: it never became visible.
             remove_stale_staging(run_info.output, run_info.run_id)
-            with beam.Pipeline(options=options) as pipeline:
+            runner = options.view_as(StandardOptions).runner
+            show_progress = is_local_runner(runner) and (getattr(args, "progress", False) or sys.stderr.isatty())
+            with progress_lines(show_progress), beam.Pipeline(options=options) as pipeline:
                 build_pipeline(
                     pipeline, sources, run_info, args.topics, list_held_files(run_info.state_dir), policy, replay,
-                    cluster_config, lock_token=lock.owner.token,
+                    cluster_config, lock_token=lock.owner.token, coverage_config=coverage_config,
                 )
             if options.view_as(StandardOptions).no_wait_until_finish:
                 lock.hand_over()  # the job releases it in its last step, whenever that is
@@ -342,8 +369,11 @@ def execute(
         # A launcher (e.g. a Dataflow Flex Template) submitted the job and does not wait for it.
         print(f"submitted run {run_info.run_id}; manifest: {manifest_path(run_info.output, run_info.run_id)}")
         return 0
-    manifest = json.loads(read_text(manifest_path(run_info.output, run_info.run_id)))
+    # The runner's own measurements (every Beam counter, each stage's seconds) join the manifest.
+    manifest = add_to_manifest(manifest_path(run_info.output, run_info.run_id), beam_counters(pipeline.result),
+                               stage_seconds(pipeline.result))
     print(format_summary(manifest))
+    print(report_after_run(run_info.output, options.view_as(StandardOptions).runner), flush=True)  # report.html
     if not manifest["balanced"]:
         print("error: counts do not add up (items read != events + duplicates + rejects)", file=sys.stderr)
         return 1

@@ -120,9 +120,9 @@ def run_named(name: str, sql: str, output: str, con: duckdb.DuckDBPyConnection) 
     return f"{title}\n{format_table(columns, rows)}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m pipelines.query") -> int:
     queries = available_queries()
-    parser = argparse.ArgumentParser(prog="python -m pipelines.query", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="out", help="output folder or gs:// prefix of the batch job (default: out)")
     parser.add_argument("--list", action="store_true", help="list the queries and exit")
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"queries to run (default: all): {', '.join(queries)}")

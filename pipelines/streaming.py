@@ -53,6 +53,8 @@ from apache_beam.typehints import KV
 
 from pipelines.batch import add_ingest_options, add_lock_options, new_run_id, unknown_beam_args
 from pipelines.preflight import OneLineParser, preflight
+from transforms.coverage import load_coverage_config
+from transforms.coverage.stage import CoverDuplicates, LinkCoverage
 from transforms.embargo import HoldEmbargoedStream
 from transforms.fetch import FetchPolicy
 from transforms.items import ParseAndNormalize, guarded
@@ -167,9 +169,15 @@ def build_pipeline(
         band_seeds = pipeline | "BandSeeds" >> SeedBands(index_dir, near_dup.config, launched)
     deduped = embargo["due"] | "Dedup" >> StreamDedup(config.dedup_ttl_s, seeds, near_dup, band_seeds)
     tagged = guarded(deduped["events"], "tag", "Tag", TagEventsFn(config.topics), rejects, run.run_id)
-    events = guarded(tagged, "validate", "ValidateEvents", ValidateFn("event"), rejects, run.run_id)
-    duplicates = guarded(deduped["duplicates"], "validate", "ValidateDuplicates", ValidateFn("duplicate"), rejects,
-                         run.run_id)
+    # Coverage is linked within each output window (no coverage index in streaming yet).
+    covered = (tagged | "WindowTagged" >> windowing()
+               | "LinkCoverage" >> LinkCoverage(load_coverage_config(), None, run.run_id, utc_now()))
+    events = guarded(covered["events"], "validate", "ValidateEvents", ValidateFn("event"), rejects, run.run_id)
+    copies = (
+        (deduped["duplicates"] | "WindowDuplicates" >> windowing(), covered["events"], covered["indexed"])
+        | "CoverDuplicates" >> CoverDuplicates()
+    )
+    duplicates = guarded(copies, "validate", "ValidateDuplicates", ValidateFn("duplicate"), rejects, run.run_id)
     # Rejects come from global-window stages and from the windowed near-dup join: align them first.
     aligned = [r | f"WindowRejects{i}" >> windowing() for i, r in enumerate(rejects)]
     all_rejects = aligned | "AllRejects" >> beam.Flatten()

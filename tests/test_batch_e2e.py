@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from schemas import first_error
+from transforms.manifest import DOCUMENT_STAGES
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -83,6 +84,15 @@ def test_samples_run_completes_and_prints_a_summary(samples_run) -> None:
     manifest = manifest_of(output)
     for sid in manifest["sources"]:
         assert sid in summary
+    # the runner's measurements: every Beam counter by step, the slowest stages in the summary
+    assert "slowest stages: " in summary and manifest["stage_seconds"]
+    parsed = sum(c.get("items_parsed", 0) for c in manifest["counters"].values())
+    assert parsed == sum(s["items_read"] - s["released"] - sum(n for stage, n in s["rejects_by_stage"].items()
+                                                              if stage in DOCUMENT_STAGES)
+                         for s in manifest["sources"].values())
+    # a local run ends with its report, named in the summary
+    assert f"report: {output}/report.html" in summary
+    assert (output / "report.html").stat().st_size > 0
 
 
 def test_samples_run_honours_the_record_contract(samples_run) -> None:
@@ -96,6 +106,10 @@ def test_samples_run_honours_the_record_contract(samples_run) -> None:
     for record in events:
         assert record["title"] or record["body"]
         assert "<" not in (record["title"] or "") and "&amp;" not in (record["body"] or "")
+    # Every record has a coverage; a copy has its story's.
+    coverage = {r["story_id"]: r["coverage_id"] for r in events}
+    assert all(r["coverage_id"].startswith("cv_") for r in events + duplicates)
+    assert all(d["coverage_id"] == coverage[d["duplicate_of"]] for d in duplicates if d["duplicate_of"] in coverage)
 
 
 def test_runs_are_deterministic_across_direct_running_modes(samples_run, tmp_path: Path) -> None:

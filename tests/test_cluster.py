@@ -48,11 +48,10 @@ from transforms.cluster import (
     normalize_number,
     normalize_text,
     same_story,
+    shared_body,
     shingles,
     walk_key,
 )
-from transforms.model import stable_id
-from transforms.normalize import clean_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cluster"
 CONFIG = ClusterConfig()
@@ -60,35 +59,10 @@ T0 = datetime(2024, 10, 18, 16, 0, tzinfo=UTC)
 
 
 def fixture_record(name: str, **changes: Any) -> dict[str, Any]:
-    """An event record (as the tag stage hands it over) from a fixture file."""
-    header, _, text = (FIXTURES / name).read_text(encoding="utf-8").partition("\n---\n")
-    meta = dict(line.split(": ", 1) for line in header.splitlines())
-    title, _, body = text.strip().partition("\n")
-    digest = stable_id("", "cluster-fixture", name)
-    record = {
-        "schema_version": "1.0",
-        "event_id": f"ev_{digest}",
-        "story_id": f"st_{digest}",
-        "run_id": "test",
-        "source": {"id": meta["source"], "name": meta["source"], "format": "rss"},
-        "agency": None,
-        "guid": f"urn:test:{name}",
-        "url": f"https://{meta['source']}.example/{name}",
-        "title": clean_text(title),
-        "summary": None,
-        "body": clean_text(body, paragraphs=True),
-        "language": meta["language"],
-        "published_at": meta["published_at"],
-        "published_at_source": "feed",
-        "ingested_at": "2024-10-18T16:00:00Z",
-        "dateline": {"place": meta["dateline"], "country": None} if meta.get("dateline") else None,
-        "countries": [{"code": c, "name": c, "score": 0.9, "primary": True} for c in meta["countries"].split(",")],
-        "topics": [],
-        "categories": [],
-        "byline": None,
-        "flags": [],
-        "location": str(FIXTURES / name),
-    }
+    """An event record (as the tag stage hands it over) from a fixture file (bench/pairs.py reads them too)."""
+    from bench.pairs import fixture_record as read_fixture
+
+    record = {k: v for k, v in read_fixture(FIXTURES / name).items() if not k.startswith("_")}
     return {**record, **changes}
 
 
@@ -132,6 +106,38 @@ def test_boilerplate_filter_never_empties_a_text() -> None:
     assert normalize_text(glued)  # everything looks like boilerplate: the text is kept whole
 
 
+STORY = ("KYIV, Oct 20 (Eastwire) - Russia launched 40 drones at Kyiv overnight, officials said. Air defences "
+         "downed 35 of them.\nThe mayor said two people were hurt in the Solomianskyi district.")
+
+
+@pytest.mark.parametrize("wrapped", [
+    "Northern Herald | Updated 20 October 2024, 14:32 GMT | 3 min read\n" + STORY,  # an outlet's credit line
+    "Northern Herald | Updated 20 October 2024, 14:32 GMT | 3 min read " + STORY,  # glued onto a summary
+    "WATCH LIVE: THE LATEST FROM KYIV, MOSCOW AND SEOUL ON NEWSHUB TV\n" + STORY + "\nNEWSHUB PREMIUM: 1 EURO",
+    STORY + "\nMORE NEWS\nZelensky meets allies in Berlin\nNorth Korea fires missile into sea",  # a sidebar
+    STORY.replace("said. Air", "said. GET BREAKING NEWS IN THE NEWSHUB APP Air"),  # a promotion inside a line
+])
+def test_shared_body_drops_what_a_republisher_wraps_around_a_story(wrapped: str) -> None:
+    words, story = shared_body(normalize_text(wrapped)).split(), STORY.split()
+    # A credit run glued onto a summary may leave its last words ("3 min read"): the story is all the rest.
+    assert words[-len(story):] == story and len(words) - len(story) <= 3, words
+
+
+def test_shared_body_drops_a_korean_sidebar_glued_onto_the_body_line() -> None:
+    body = ("북한이 20일 동해상으로 탄도미사일 2발을 발사했다고 합동참모본부가 밝혔다. "
+            "합참은 추가 발사에 대비하고 있다고 전했다.")
+    sidebar = " 많이 본 뉴스 1 러시아 쿠르스크서 북한군 3천명 교전 투입 2 日 EEZ 밖 낙하 추정 3 코스피 2600선 붕괴"
+    assert shared_body(body + sidebar) == body
+
+
+def test_shared_body_keeps_story_text_and_a_text_it_would_mostly_drop() -> None:
+    assert shared_body(STORY) == STORY  # a dateline's capitals are not a promotion
+    informal = "xxx: есть у кого жаба программер? yyy: то что кот PHP немного знает, я бы ещё может поверил"
+    assert shared_body(informal) == informal  # an unpunctuated last sentence is not a glued block
+    headlines = "MORE NEWS\nZelensky meets allies in Berlin\nNorth Korea fires missile into sea"
+    assert shared_body(headlines) == headlines  # nothing but wrapping-like lines: kept whole
+
+
 def test_shingles_ignore_quotes_spacing_case_and_number_spelling() -> None:
     a = 'North Korea sent "about 12,000" soldiers - the spy agency said on Friday in Seoul.'
     b = "NORTH KOREA SENT “ABOUT 12 000” SOLDIERS — THE SPY AGENCY SAID ON FRIDAY IN SEOUL."
@@ -156,9 +162,26 @@ def test_evidence_keys_facts_by_the_word_before_them() -> None:
         "Le 13 avril 2024. 13 апреля в Москве. 2024년 4월 13일 수요일에 1만2천명 병력"
     )
     for slot in ("n|fired|2", "w|on|3", "d|wednesday|04-13", "p|in|seoul", "n|said|10000", "d|le|04-13",
-                 "p|в|москве", "n|수요일에|12000"):
+                 "p|в|москв", "n|수요일|12000"):  # Cyrillic names stemmed, Korean particles stripped
         assert slot in slots
     assert not any(s.startswith("p|^") for s in slots)  # sentence-initial words are not names
+
+
+@pytest.mark.parametrize(("one", "other", "same_name"), [
+    ("Лидер КНДР Ким Чен Ын провел испытание.", "Испытание провел лидер КНДР Ким Чен Ына.", True),
+    ("Власти сообщили, что в Москве прошла встреча.", "Власти сообщили, что в Москву прибыла делегация.", True),
+    ("Мер заявив, що у Харкові пролунали вибухи.", "Мер заявив, що у Харкова пролунали вибухи.", True),
+    ("Він зустрівся з Кім Чен Ином у Пхеньяні.", "Він зустрівся з Кім Чен Ина у Пхеньяні.", True),
+    ("Представитель заявил, что в Харькове прошла встреча.", "Представитель заявил, что в Херсоне прошла встреча.",
+     False),
+    ("Представник заявив, що у Києві пролунали вибухи.", "Представник заявив, що у Львові пролунали вибухи.", False),
+    ("Officials in Seoul said the launch failed.", "Officials in Tokyo said the launch failed.", False),
+    ("Военные сообщили, что в Иране прошли учения.", "Военные сообщили, что в Ираке прошли учения.", False),
+])
+def test_a_name_in_another_case_agrees_and_another_name_contradicts(one: str, other: str, same_name: bool) -> None:
+    a = dataclasses.replace(fp("base.txt"), evidence=evidence_slots(one))
+    b = dataclasses.replace(fp("base.txt"), evidence=evidence_slots(other))
+    assert (contradiction(a, b) is None) == same_name, contradiction(a, b)
 
 
 def test_evidence_ignores_a_word_cut_by_the_closing_ellipsis() -> None:
@@ -187,7 +210,7 @@ def test_too_short_texts_get_no_candidate_keys() -> None:
     assert short.keys == ()
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.txt") if p.name != "base.txt"))
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.txt") if expectation(p.name)[0] != "base"))
 def test_fixture_pairs(name: str) -> None:
     verdict, other = expectation(name)
     a, b = fp(name), fp(f"{other}.txt")
@@ -350,6 +373,37 @@ def test_corpus_pairs(corpus_dir: Path, corpus_pairs: list[dict[str, str]], rela
         a = fingerprint(corpus_article(corpus_dir / "articles" / row["file1"]), CONFIG)
         b = fingerprint(corpus_article(corpus_dir / "articles" / row["file2"]), CONFIG)
         assert verdict_in_pipeline_terms(a, b) == same, (row, same_story(a, b, CONFIG).why)
+
+
+# Floors on bench/pairs.py's labelled pairs (what ``python -m bench cluster`` scores), each at or just below
+# the figure measured when it was set: precision 0.9828, recall 0.9845 over 3,302 pairs; the republication
+# classes of issue 14 (184/189, 188/189, 187/188; 149, 184 and 186 before text.shared_body); hard
+# negatives wrapped alike on both sides (320/329, 548/550). Raise them as clustering improves.
+PAIR_FLOORS = {"precision": 0.982, "recall": 0.984}
+KIND_FLOORS = {"aggregator_promo": 0.97, "outlet_first_line": 0.99, "sidebar_glued": 0.99,
+               "wrapped_template_swap": 0.97, "wrapped_related": 0.996, "same_source_nearest": 1.0,
+               "cross_source_nearest": 1.0}
+
+
+@pytest.fixture(scope="module")
+def pair_quality(corpus_dir: Path) -> dict[str, Any]:
+    from bench.bench_cluster import quality
+    from bench.pairs import build_pairs
+
+    return quality(build_pairs(corpus_dir), CONFIG)
+
+
+def test_labelled_pairs_hold_their_floors(pair_quality: dict[str, Any]) -> None:
+    for name, floor in PAIR_FLOORS.items():
+        assert pair_quality[name] >= floor, (name, pair_quality)
+    accuracy = {kind: int(ok) / int(n) for kind, score in pair_quality["accuracy_by_kind"].items()
+                for ok, n in [score.split("/")]}
+    for kind, floor in KIND_FLOORS.items():
+        assert accuracy[kind] >= floor, (kind, pair_quality["accuracy_by_kind"][kind])
+    fixtures = [kind for kind in accuracy if kind.startswith("fixture_")]
+    assert {"fixture_aggregator_promo", "fixture_inflected_name", "fixture_sidebar_glued",
+            "fixture_outlet_first_line", "fixture_same_template", "fixture_related_event"} <= set(fixtures)
+    assert all(accuracy[kind] == 1.0 for kind in fixtures), pair_quality["accuracy_by_kind"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from transforms.formats import parse_payload
-from transforms.formats.dispatch import first_sentence, month_number, parse_dispatch
+from transforms.formats.dispatch import first_sentence, parse_dispatch
 from transforms.model import ParsedItem, ParseError, Payload, Source
+from transforms.months import month_by_prefix
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "dispatches"
@@ -235,7 +236,7 @@ def test_overlong_first_sentence_is_cut_at_a_word() -> None:
     ],
 )
 def test_month_number(name: str, number: int | None) -> None:
-    assert month_number(name) == number
+    assert month_by_prefix(name) == number
 
 
 # --- bad input ----------------------------------------------------------------------------------

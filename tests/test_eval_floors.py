@@ -1,9 +1,9 @@
 """Regression floors for the tagger's accuracy on the labelled evaluation set (bench/eval_set), per language.
 
 Our own texts are always scored; the corpus items (feed items and labelled articles of ../shared/corpus) only when
-the corpus is there. Each floor sits just below the F1 measured when it was set, so a change to transforms/tag.py
+the corpus is there. Each floor sits just below the F1 measured when it was set, so a change to transforms/tag/
 or config/*.yaml that loses a story fails here; raise the floors as the tagger improves (``python -m
-bench.bench_eval --floors`` prints both tables from a fresh run). The issue's target is 0.95 everywhere. spaCy is
+bench.bench_eval --floors`` prints both tables from a fresh run). Issue 14 targets 0.97 per language. spaCy is
 not needed: the baseline runs only in the benchmark.
 """
 
@@ -21,7 +21,9 @@ from bench.bench_eval import (
     TOPICS,
     EvalDoc,
     Prediction,
+    homonym_scores,
     load_documents,
+    load_homonyms,
     prf,
     score,
     score_by_group,
@@ -30,23 +32,26 @@ from bench.bench_eval import (
 from transforms.tag import Tagger
 
 # F1 floors per language group: (ukraine, russia, dprk topic F1, primary-country micro-F1); None = no floor.
-# Measured on the tagger (transforms/tag.py, config/*.yaml) as it stood when this file was written.
+# Measured on the tagger (transforms/tag/, config/*.yaml) as it stood when these floors were last raised (issue 14).
 FLOORS_OWN = {  # own texts only: always checked
-    "en": (0.99, 0.99, 0.99, 0.96),
+    "en": (0.99, 0.99, 0.99, 0.97),
     "fr": (0.99, 0.99, 0.99, 0.99),
-    "ru": (0.99, 0.94, 0.99, 0.98),
+    "ru": (0.99, 0.95, 0.99, 0.98),
     "uk": (0.99, 0.99, 0.99, 0.99),
     "ko": (0.99, 0.99, 0.99, 0.98),
     "other": (0.99, 0.99, 0.99, 0.99),
 }
 FLOORS_ALL = {  # own texts + corpus items: checked when ../shared/corpus is present
-    "en": (0.99, 0.99, 0.99, 0.98),
+    "en": (0.99, 0.99, 0.99, 0.97),
     "fr": (0.99, 0.99, 0.99, 0.98),
-    "ru": (0.99, 0.97, 0.99, 0.97),
+    "ru": (0.99, 0.97, 0.99, 0.98),
     "uk": (0.99, 0.99, 0.99, 0.99),
     "ko": (0.99, 0.99, 0.99, 0.97),
     "other": (0.99, 0.93, 0.99, 0.97),
 }
+# Place homonyms (bench/eval_set/homonyms.jsonl): (precision, recall) of every country found, by language. Measured
+# 1.00/1.00 in en, fr and ru when set (0.56/0.62 overall before the homonym checks of transforms/tag/places.py).
+FLOORS_HOMONYMS = {"en": (0.99, 0.99), "fr": (0.99, 0.99), "ru": (0.99, 0.99)}
 METRICS = (*TOPICS, "primary")
 
 
@@ -96,6 +101,25 @@ def test_own_texts_stay_above_their_floors(own_scores: dict[str, dict[str, Any]]
 def test_whole_set_stays_above_its_floors(all_scores: dict[str, dict[str, Any]], group: str) -> None:
     failures = _below_floor(all_scores, group, FLOORS_ALL[group])
     assert not failures, "; ".join(failures) + " (python -m bench.bench_eval --errors lists the documents)"
+
+
+@pytest.mark.parametrize("language", sorted(FLOORS_HOMONYMS))
+def test_place_homonyms_stay_above_their_floors(tagger: Tagger, language: str) -> None:
+    measured = homonym_scores(tagger)[language]
+    precision, recall = FLOORS_HOMONYMS[language]
+    assert measured["p"] >= precision and measured["r"] >= recall, (
+        f"{language}: P {measured['p']} R {measured['r']} (floors {precision}/{recall}; tp {measured['tp']}, "
+        f"fp {measured['fp']}, fn {measured['fn']}; python -m bench.bench_eval --errors lists the sentences)")
+
+
+def test_homonym_set_is_well_formed() -> None:
+    docs = load_homonyms()
+    assert len({doc.id for doc in docs}) == len(docs)
+    assert sum(doc.lang == "en" for doc in docs) >= 60
+    assert {doc.lang for doc in docs} >= {"fr", "ru"}
+    for doc in docs:
+        for code in doc.other:
+            assert pycountry.countries.get(alpha_2=code) is not None, f"{doc.id}: {code} is not ISO 3166-1"
 
 
 def test_own_texts_are_well_formed() -> None:

@@ -16,6 +16,7 @@ from transforms.fetch_state import (
     commit_fetch_state,
     default_state_dir,
     load_fetch_state,
+    report_host,
     state_path,
     summarize_reports,
 )
@@ -90,10 +91,22 @@ def test_summarize_reports() -> None:
     summary = summarize_reports(reports)
     assert summary == {
         "a": {"documents": 3, "fetched": 1, "not_modified": 1, "failed": 1, "attempts": 5, "bytes": 100,
-              "elapsed_s": 0.75, "status": {"200": 1, "304": 1, "503": 1}, "errors": {"http_503": 1}},
+              "elapsed_s": 0.75, "status": {"200": 1, "304": 1, "503": 1}, "errors": {"http_503": 1},
+              "hosts": {"example.org": {"documents": 3, "not_modified": 1, "failed": 1, "bytes": 100,
+                                        "elapsed_s": 0.75, "status": {"200": 1, "304": 1, "503": 1}}}},
         "b": {"documents": 1, "fetched": 1, "not_modified": 0, "failed": 0, "attempts": 1, "bytes": 7,
-              "elapsed_s": 0.25, "status": {"local": 1}, "errors": {}},
+              "elapsed_s": 0.25, "status": {"local": 1}, "errors": {},
+              "hosts": {"local": {"documents": 1, "not_modified": 0, "failed": 0, "bytes": 7, "elapsed_s": 0.25,
+                                  "status": {"local": 1}}}},
         "c": {"documents": 1, "fetched": 0, "not_modified": 0, "failed": 1, "attempts": 3, "bytes": 0,
-              "elapsed_s": 0.25, "status": {"none": 1}, "errors": {"timeout": 1}},
+              "elapsed_s": 0.25, "status": {"none": 1}, "errors": {"timeout": 1},
+              "hosts": {"example.org": {"documents": 1, "not_modified": 0, "failed": 1, "bytes": 0,
+                                        "elapsed_s": 0.25, "status": {"none": 1}}}},
     }
     assert summarize_reports([]) == {}
+
+
+def test_report_host() -> None:
+    assert report_host("https://News.Example.org:8443/feed.xml") == "news.example.org"
+    assert report_host("gs://bucket/feeds/a.xml") == "gs://bucket"
+    assert report_host("/data/a.xml") == "local"

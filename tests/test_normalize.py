@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transforms.model import ParsedItem, ParseError, Source
+from transforms.formats import parse_payload
+from transforms.model import ParsedItem, ParseError, Payload, Source
 from transforms.normalize import (
     _invisible_characters,
     canonical_url,
@@ -36,6 +37,19 @@ INGESTED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
         ("https://www.google.com/url?rct=j&url=https://news.example.org/story%3Fid%3D5&ct=ga",
          "https://news.example.org/story?id=5"),
         ("https://example.com/path?gclid=1&utm_medium=rss", "https://example.com/path"),
+        # w3lib's canonicalize_url: dot segments resolved, non-ASCII paths percent-encoded, escapes normalized
+        ("http://example.com/a/../b/./c?q=1", "http://example.com/b/c?q=1"),
+        ("https://example.com/новости/киев", "https://example.com/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8/"
+                                             "%D0%BA%D0%B8%D0%B5%D0%B2"),
+        ("http://example.com/a%2fb/%7Euser", "http://example.com/a%2Fb/~user"),
+        ("http://example.com/a b", "http://example.com/a%20b"),
+        # tracking parameters in any case; a host's trailing dot and default port go
+        ("HTTPS://Example.COM.:443/a?UTM_Source=x&b=1&FBCLID=2", "https://example.com/a?b=1"),
+        # Google redirect links unwrapped, in both forms (/url?q=… and …&url=…) and on country domains
+        ("https://www.google.com/url?q=https://news.example.org/a%3Fb%3D1&sa=U", "https://news.example.org/a?b=1"),
+        ("https://www.google.co.uk/url?rct=j&sa=t&url=https://www.vox.com/x&ct=ga", "https://www.vox.com/x"),
+        ("https://www.google.com/search?q=https://example.org/", "https://www.google.com/search?q=https%3A%2F%2F"
+                                                                  "example.org%2F"),
         ("ftp://example.com/file", None),
         ("not a url", None),
         ("", None),
@@ -260,3 +274,12 @@ def test_invisible_character_class_matches_unicode_categories() -> None:
         expected = ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co")
         if expected != bool(pattern.match(ch)):
             raise AssertionError(f"U+{code:04X} {unicodedata.category(ch)}")
+
+
+def test_google_alerts_links_are_unwrapped(corpus_dir: Path) -> None:
+    path = corpus_dir / "feeds" / "feedjira_google_alerts_html_titles_redirect_links.atom.xml"
+    items = parse_payload(Payload(source=SOURCE, location=str(path), content=path.read_bytes()))
+    urls = [canonical_url(item.url) for item in items if item.url]
+    assert urls and all(item.url.startswith("https://www.google.com/url?") for item in items if item.url)
+    assert not [u for u in urls if "google.com" in u], urls
+    assert "https://investorplace.com/2019/07/slack-stock-truly-compelling/" in urls

@@ -1,4 +1,4 @@
-"""Tests of the tagging stage (transforms/tag.py): countries, topics and entities with their evidence.
+"""Tests of the tagging stage (transforms/tag/): countries, topics and entities with their evidence.
 
 Covers the seed AFP dispatch, per-language cases (inflection, Korean particles, Korea disambiguation,
 ambiguous names), the labelled corpus articles in ../shared/corpus/articles (skipped when absent), the
@@ -618,8 +618,8 @@ def test_cached_tagger_tags_like_a_built_one(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     built = Tagger.from_paths()
     assert len(cache_files(tmp_path)) == 1
-    monkeypatch.setattr("transforms.tag._taxonomy", no_build)
-    monkeypatch.setattr("transforms.tag._country_aliases", no_build)
+    monkeypatch.setattr("transforms.tag.tagger._taxonomy", no_build)
+    monkeypatch.setattr("transforms.tag.tagger._country_aliases", no_build)
     cached = Tagger.from_paths()
     stories = CACHE_STORIES + make_documents(40, 1500)
     assert [cached.tag(*story) for story in stories] == [built.tag(*story) for story in stories]
@@ -641,7 +641,7 @@ def test_cache_is_rebuilt_when_the_aliases_file_changes(tmp_path: Path, monkeypa
     assert len(cache_files(tmp_path / "cache")) == 2
 
     path.write_text(original, encoding="utf-8")  # back to the first version: its cache file serves it
-    monkeypatch.setattr("transforms.tag._country_aliases", no_build)
+    monkeypatch.setattr("transforms.tag.tagger._country_aliases", no_build)
     assert "UA" not in codes(Tagger.from_paths(countries_path=str(path)).tag(*story))
 
 
@@ -667,7 +667,7 @@ def test_unusable_cache_falls_back_to_building(tmp_path: Path, monkeypatch: pyte
     [cached] = cache_files(tmp_path)
     cached.write_bytes(b"not a pickle")  # a truncated or foreign file is rebuilt and replaced
     assert Tagger.from_paths().tag(*story) == expected
-    monkeypatch.setattr("transforms.tag._taxonomy", no_build)
+    monkeypatch.setattr("transforms.tag.tagger._taxonomy", no_build)
     assert Tagger.from_paths().tag(*story) == expected
 
 

@@ -3,7 +3,7 @@
 Entries live in ``$XDG_CACHE_HOME/wirewatch`` (else ``~/.cache/wirewatch``), each named by a hash of everything
 it was built from (input bytes, the code that builds it, library versions), so an entry is never stale: changed
 inputs name another file. Entries are written atomically, and a directory that cannot be written, or an entry
-that cannot be read, only means building again. Users: the tagger (transforms/tag.py) and the language model
+that cannot be read, only means building again. Users: the tagger (transforms/tag/) and the language model
 (transforms/normalize.py).
 """
 

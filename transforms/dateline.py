@@ -17,27 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-# Month names and abbreviations in English, French, Spanish and German (accents folded away).
-MONTHS: dict[str, int] = {}
-for _number, _names in enumerate(
-    (
-        "jan january janv janvier ene enero januar janner jaen",
-        "feb february fev fevr fevrier febrero februar",
-        "mar march mars marzo marz mrz",
-        "apr april avr avril abr abril",
-        "may mai mayo",
-        "jun june juin junio juni",
-        "jul july juil juillet julio juli",
-        "aug august aout ago agosto",
-        "sep sept september septembre septiembre setiembre",
-        "oct october octobre octubre okt oktober",
-        "nov november novembre noviembre",
-        "dec december decembre dic diciembre dez dezember",
-    ),
-    start=1,
-):
-    for _name in _names.split():
-        MONTHS[_name] = _number
+from transforms.months import month_number
 
 # Agency names as they appear in datelines, providers and copyright lines -> the short name.
 AGENCY_NAMES: dict[str, str] = {
@@ -121,10 +101,6 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def _month(name: str) -> int | None:
-    return MONTHS.get(_fold(name).rstrip("."))
-
-
 def _date_of(text: str, reference: date | None) -> date | None:
     """A dateline date ('Oct. 17', '17 oct 2024', '17 de octubre', '17. Oktober'); the year comes from
     ``reference`` (the story's timestamp) when the dateline leaves it out."""
@@ -132,7 +108,7 @@ def _date_of(text: str, reference: date | None) -> date | None:
     match = _DAY_FIRST.match(text) or _MONTH_FIRST.match(text)
     if not match:
         return None
-    month = _month(match["mon"])
+    month = month_number(match["mon"])
     if month is None:
         return None
     day = int(match["day"])
@@ -155,7 +131,7 @@ def _date_of(text: str, reference: date | None) -> date | None:
 def _is_date_part(part: str) -> bool:
     text = " ".join(part.split())
     match = _DAY_FIRST.match(text) or _MONTH_FIRST.match(text)
-    return bool(match and _month(match["mon"]) is not None)
+    return bool(match and month_number(match["mon"]) is not None)
 
 
 def _is_place(part: str) -> bool:

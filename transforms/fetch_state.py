@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -144,7 +145,8 @@ def commit_fetch_state(state_dir: str, reports: Iterable[FetchReport]) -> int:
 
 
 def summarize_reports(reports: Iterable[FetchReport]) -> dict[str, dict[str, Any]]:
-    """Per source id: documents, fetched / not modified / failed counts, attempts, bytes, time, statuses, errors.
+    """Per source id: documents, fetched / not modified / failed counts, attempts, bytes, time, statuses, errors,
+    and the same per host under ``hosts`` (what the report's fetch chart shows).
 
     ``status`` counts HTTP statuses by code as a string ("local" for files, "none" when no answer
     came); ``errors`` counts failure reason codes. Sources are sorted by id for a stable manifest.
@@ -158,23 +160,37 @@ def summarize_reports(reports: Iterable[FetchReport]) -> dict[str, dict[str, Any
                 "attempts": 0, "bytes": 0, "elapsed_s": 0.0, "status": Counter(), "errors": Counter(),
             },
         )
-        entry["documents"] += 1
+        host = entry.setdefault("hosts", {}).setdefault(
+            report_host(r.url), {"documents": 0, "not_modified": 0, "failed": 0, "bytes": 0, "elapsed_s": 0.0,
+                                 "status": Counter()},
+        )
+        for counts in (entry, host):
+            counts["documents"] += 1
+            counts["bytes"] += r.bytes
+            counts["elapsed_s"] += r.elapsed_s
+            counts["status"][_status_key(r)] += 1
+            counts["failed"] += bool(r.error)
+            counts["not_modified"] += bool(not r.error and r.not_modified)
         entry["attempts"] += r.attempts
-        entry["bytes"] += r.bytes
-        entry["elapsed_s"] += r.elapsed_s
-        entry["status"][_status_key(r)] += 1
         if r.error:
-            entry["failed"] += 1
             entry["errors"][r.error] += 1
-        elif r.not_modified:
-            entry["not_modified"] += 1
-        else:
+        elif not r.not_modified:
             entry["fetched"] += 1
     for entry in totals.values():
-        entry["elapsed_s"] = round(entry["elapsed_s"], 3)
-        entry["status"] = dict(sorted(entry["status"].items()))
+        for counts in (entry, *entry["hosts"].values()):
+            counts["elapsed_s"] = round(counts["elapsed_s"], 3)
+            counts["status"] = dict(sorted(counts["status"].items()))
         entry["errors"] = dict(sorted(entry["errors"].items()))
+        entry["hosts"] = dict(sorted(entry["hosts"].items()))
     return dict(sorted(totals.items()))
+
+
+def report_host(url: str) -> str:
+    """The host a fetch report is counted under: the URL's host, ``gs://BUCKET``, or ``local`` for files."""
+    if url.startswith("gs://"):
+        return "gs://" + url[5:].split("/", 1)[0]
+    host = urlsplit(url).hostname if "://" in url else None
+    return host or "local"
 
 
 def _status_key(report: FetchReport) -> str:

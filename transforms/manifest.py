@@ -20,6 +20,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.model import SCHEMA_VERSION, rfc3339, utc_now
+from transforms.progress import Publisher
 from transforms.write import FileSystems, write_success_markers, write_text
 
 # Stages whose rejects are whole documents or sources, not parsed items: they count as read items.
@@ -145,25 +146,32 @@ class CountKeysFn(beam.DoFn):
     few pairs per bundle (not one element per key and record into a shuffle).
     """
 
-    def __init__(self, key_fn: Callable[[Any], Iterable[CountKey]]) -> None:
+    def __init__(self, key_fn: Callable[[Any], Iterable[CountKey]], step: str = "count") -> None:
         self.key_fn = key_fn
+        self.step = step
         self._tally: Counter[CountKey] = Counter()
+
+    def setup(self) -> None:
+        self._progress = Publisher(self.step)  # running totals for a local run's progress lines
 
     def start_bundle(self) -> None:
         self._tally = Counter()
 
     def process(self, element: Any) -> Iterator[Any]:
-        self._tally.update(self.key_fn(element))
+        keys = list(self.key_fn(element))
+        self._tally.update(keys)
+        self._progress.add(keys)
         return iter(())
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
+        self._progress.flush()
         for key, n in self._tally.items():
             yield WindowedValue((key, n), MIN_TIMESTAMP, [GlobalWindow()])
 
 
 def count_keys(pcoll: beam.PCollection, label: str, key_fn: Callable[[Any], Iterable[CountKey]]) -> beam.PCollection:
     """(count key, n) pairs of ``pcoll`` for the manifest (see ``CountKeysFn``)."""
-    return pcoll | label >> beam.ParDo(CountKeysFn(key_fn))
+    return pcoll | label >> beam.ParDo(CountKeysFn(key_fn, label))
 
 
 def _write_manifest(
@@ -228,6 +236,9 @@ def format_summary(manifest: dict[str, Any]) -> str:
     lines.append("  topics: " + (", ".join(f"{k} {v}" for k, v in manifest["topics"].items()) or "none"))
     top = list(manifest["countries"].items())[:12]
     lines.append("  countries: " + (", ".join(f"{k} {v}" for k, v in top) or "none"))
+    slowest = list(manifest.get("stage_seconds", {}).items())[:5]  # added by the launcher (transforms.run_metrics)
+    if slowest:
+        lines.append("  slowest stages: " + ", ".join(f"{stage} {s:.1f} s" for stage, s in slowest))
     lines.append(f"  output: {manifest['output']}  ({len(manifest['files'])} files)")
     lines.append(f"  manifest: {manifest_path(manifest['output'], manifest['run_id'])}")
     return "\n".join(lines)

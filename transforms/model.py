@@ -17,7 +17,7 @@ from typing import Any
 
 from transforms.reasons import reason_for_exception
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"  # 1.4: coverage_id, coverage_link
 
 # How much of a bad input a reject record keeps inline; the rest is pointed to by location.
 REJECT_INPUT_LIMIT = 4096

@@ -17,13 +17,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import apache_beam as beam
 import lxml.etree
 import lxml.html
 import numpy as np
 from apache_beam.metrics import Metrics
+from w3lib.url import canonicalize_url, url_query_cleaner
 
 from transforms import cache as startup_cache
 from transforms.model import SCHEMA_VERSION, ParsedItem, ParseError, ingest_time, rfc3339, stable_id
@@ -35,8 +36,8 @@ TRACKING_PARAMS = frozenset(
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "__twitter", "oly_")
 DEFAULT_PORTS = {"http": 80, "https": 443}
-# Aggregators that wrap the real link: host -> query parameter holding it.
-REDIRECT_PARAMS = {"www.google.com": "url", "google.com": "url", "news.google.com": "url"}
+# Google's redirect links (www.google.com/url?q=…, google.co.uk/url?…&url=…) wrap the real link.
+GOOGLE_HOST = re.compile(r"(?:www\.|news\.)?google(?:\.[a-z]{2,3}){1,2}")
 
 BLOCK_TAGS = frozenset(
     {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr", "table",
@@ -66,9 +67,29 @@ LANGUAGE_CONFIDENCE = 0.90
 LANGUAGE_SAMPLE_CHARS = 400
 
 
+def _is_tracking(name: str) -> bool:
+    name = name.lower()
+    return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
+
+
+def redirect_target(host: str, path: str, query: str) -> str | None:
+    """The link a Google redirect wraps (``google.TLD/url?q=…`` or ``…&url=…``, as Google Alerts and News
+    write them), or None."""
+    if not GOOGLE_HOST.fullmatch(host) or path != "/url":
+        return None
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    target = params.get("url") or params.get("q")
+    return target if target and target.lower().startswith(("http://", "https://")) else None
+
+
 def canonical_url(url: str | None) -> str | None:
-    """The URL two copies of a link share: lowercase scheme and host, no fragment,
-    no default port, no tracking parameters, sorted query; None if it is not http(s)."""
+    """The URL two copies of a link share; None if it is not http(s).
+
+    w3lib's ``canonicalize_url`` does the URL work (percent-encoding normalized, non-ASCII paths encoded,
+    ``.``/``..`` segments resolved, query sorted, fragment dropped); around it, wirewatch lowercases the host
+    and drops its trailing dot and a default port (w3lib keeps both), removes tracking parameters with
+    ``url_query_cleaner`` and unwraps Google redirect links first.
+    """
     if not url:
         return None
     url = url.strip()
@@ -81,20 +102,20 @@ def canonical_url(url: str | None) -> str | None:
     if scheme not in DEFAULT_PORTS or not parts.hostname:
         return None
     host = parts.hostname.lower().rstrip(".")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    wrapped = REDIRECT_PARAMS.get(host)
-    if wrapped:
-        target = dict(query).get(wrapped)
-        if target and target.startswith(("http://", "https://")):
-            return canonical_url(target)
+    target = redirect_target(host, parts.path, parts.query)
+    if target:
+        return canonical_url(target)
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
-    kept = sorted(
-        (k, v) for k, v in query if k.lower() not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)
-    )
-    path = parts.path or "/"
-    return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
+    bare = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    tracking = sorted({k for k, _ in parse_qsl(parts.query, keep_blank_values=True) if _is_tracking(k)})
+    if tracking:
+        bare = url_query_cleaner(bare, tracking, remove=True)
+    try:
+        return canonicalize_url(bare)
+    except ValueError:  # e.g. a host IDNA cannot encode
+        return None
 
 
 def _html_to_text(markup: str) -> str:

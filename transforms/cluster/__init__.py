@@ -6,9 +6,11 @@ quotes. Exact dedup (``transforms.dedup``) folds byte-level copies; this package
 module per concern:
 
 - ``config``: settings (``config/dedup.yaml``).
-- ``text``: story text as every copy shares it (typography, URLs, boilerplate, datelines).
+- ``text``: story text as every copy shares it (typography, URLs, boilerplate, datelines) and the shared
+  body (without all-caps promotion, an outlet's credit line, a sidebar of headlines glued on).
 - ``evidence``: one pass over the text for shingle tokens and the facts that tell two stories of one
-  template apart (numbers, dates, weekdays, names, each keyed by the word before it).
+  template apart (numbers, dates, weekdays, names, each keyed by the word before it; Cyrillic names
+  stemmed, Korean context words without particles).
 - ``fingerprint``: MinHash (datasketch's affine32 scheme, 120 slots kept as 16-bit values) of word
   5-grams (character 4-grams for Hangul and other unspaced scripts), candidate keys (40 LSH bands of
   3 rows, plus hashes of the first 12, 24 and 48 tokens, which find a summary inside a full text).
@@ -52,7 +54,7 @@ from transforms.cluster.leaders import (
     walk_key,
 )
 from transforms.cluster.stage import ClusterStories, FingerprintFn, RepointExactDuplicates
-from transforms.cluster.text import normalize_text, story_text
+from transforms.cluster.text import normalize_text, shared_body, story_text
 from transforms.cluster.verify import Verdict, contradiction, lead_coverage, same_story, similarity
 
 __all__ = [
@@ -61,6 +63,6 @@ __all__ = [
     "assign_stories", "candidate_keys", "check_run_id", "compact_story_index", "contradiction", "entry_expired",
     "evidence_slots", "fingerprint", "has_commits", "index_dir_of", "index_entry", "lead_coverage",
     "load_cluster_config", "marker_path", "match_leaders", "member_from_entry", "near_duplicate_record",
-    "normalize_number", "normalize_text", "same_story", "shingle_tokens", "shingles", "similarity", "story_text",
-    "walk_key",
+    "normalize_number", "normalize_text", "same_story", "shared_body", "shingle_tokens", "shingles", "similarity",
+    "story_text", "walk_key",
 ]

@@ -207,11 +207,12 @@ class ReadStoryIndex(beam.PTransform):
     workers: no worker loads the whole index.
     """
 
-    def __init__(self, index_dir: str, config: ClusterConfig, now: datetime) -> None:
+    def __init__(self, index_dir: str, config: ClusterConfig, now: datetime, decode: beam.DoFn | None = None) -> None:
         super().__init__()
         self.index_dir = index_dir
         self.config = config
         self.now = now
+        self.decode = decode or DecodeIndexEntryFn(config, now)  # the coverage index decodes its own lines
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         index_dir, now, ttl = self.index_dir, self.now, self.config.ttl_days
@@ -222,7 +223,7 @@ class ReadStoryIndex(beam.PTransform):
             | "ReadMarkers" >> fileio.ReadMatches()
             | "Shards" >> beam.FlatMap(lambda f: committed_shards(f.read_utf8(), index_dir, now, ttl))
             | "ReadShards" >> beam.io.ReadAllFromText()
-            | "Decode" >> beam.ParDo(DecodeIndexEntryFn(self.config, self.now))
+            | "Decode" >> beam.ParDo(self.decode)
         )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from transforms.encoding import charset_from_content_type, decode_document_detailed
 from transforms.model import ParsedItem, ParseError, Payload
+from transforms.months import month_by_prefix
 
 FORMAT = "dispatch"
 
@@ -67,20 +68,6 @@ _DATELINE = re.compile(
     re.VERBOSE,
 )
 
-# Month names by prefix (en, fr, es, pt, de, it, ru, uk). Four-letter keys first, for
-# French "juin"/"juil"; no key means two different months in two languages.
-_MONTHS: dict[str, int] = {
-    "juin": 6, "juil": 7,
-    "jan": 1, "ene": 1, "gen": 1, "feb": 2, "fev": 2, "fév": 2, "mar": 3, "mär": 3, "mrz": 3,
-    "apr": 4, "abr": 4, "avr": 4, "may": 5, "mai": 5, "mag": 5, "jun": 6, "giu": 6, "jul": 7, "lug": 7,
-    "aug": 8, "ago": 8, "aoû": 8, "aou": 8, "sep": 9, "set": 9, "oct": 10, "okt": 10, "out": 10, "ott": 10,
-    "nov": 11, "dec": 12, "déc": 12, "dez": 12, "dic": 12,
-    "янв": 1, "фев": 2, "мар": 3, "апр": 4, "мая": 5, "май": 5, "июн": 6, "июл": 7, "авг": 8, "сен": 9,
-    "окт": 10, "ноя": 11, "дек": 12,
-    "січ": 1, "лют": 2, "бер": 3, "кві": 4, "тра": 5, "чер": 6, "лип": 7, "сер": 8, "вер": 9, "жов": 10,
-    "лис": 11, "гру": 12,
-}  # fmt: skip
-
 _DAY_MONTH = re.compile(r"^(?P<day>\d{1,2})\.?\s+(?P<month>[^\W\d_]+)\.?(?:\s+(?P<year>\d{4}))?$")
 _MONTH_DAY = re.compile(r"^(?P<month>[^\W\d_]+)\.?\s+(?P<day>\d{1,2})(?:,?\s+(?P<year>\d{4}))?$")
 
@@ -111,12 +98,6 @@ class Dateline:
     published_raw: str | None
     flags: tuple[str, ...]
     raw: str
-
-
-def month_number(name: str) -> int | None:
-    """Month 1-12 from a month name or abbreviation in one of a few European languages."""
-    key = name.casefold().rstrip(".")
-    return _MONTHS.get(key[:4]) or _MONTHS.get(key[:3])
 
 
 def _utc_date(year: int, month: int, day: int) -> datetime | None:
@@ -155,7 +136,7 @@ def _dateline_date(text: str | None) -> tuple[datetime | None, str | None, tuple
     if not text:
         return None, None, ()
     match = _DAY_MONTH.match(text) or _MONTH_DAY.match(text)
-    month = month_number(match["month"]) if match else None
+    month = month_by_prefix(match["month"]) if match else None
     if match is None or month is None:
         return None, None, ()
     if not match["year"]:

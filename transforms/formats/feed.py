@@ -19,8 +19,8 @@ from typing import Any
 import feedparser
 
 from transforms.encoding import charset_from_content_type, decode_document_detailed
-from transforms.formats.dispatch import month_number
 from transforms.model import ParsedItem, ParseError, PartialReject, Payload
+from transforms.months import month_by_prefix
 from transforms.safexml import check_no_entities
 
 # We hand feedparser UTF-8 bytes; saying so in the headers makes it trust that over the
@@ -64,7 +64,7 @@ def _localized_rfc822(raw: str) -> datetime | None:
     that translate them would otherwise lose their dates.
     """
     match = _RFC822_LOCAL.match(raw)
-    month = month_number(match["month"]) if match else None
+    month = month_by_prefix(match["month"]) if match else None
     if match is None or month is None:
         return None
     english = f"{match['day']} {_EN_MONTHS[month - 1]} {match['year']} {match['time']} {match['zone']}"

@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from transforms.dateline import MONTHS, dateline_date, find_dateline, pick_agency
+from transforms.dateline import dateline_date, find_dateline, pick_agency
 from transforms.model import ParsedItem, ParseError, Payload, items_of_messages
+from transforms.months import month_number
 from transforms.safexml import split_paragraphs
 
 FORMAT = "iptc7901"
@@ -46,7 +47,7 @@ def _filed_at(trailer: str) -> datetime | None:
     match = _FILED.search(trailer)
     if not match:
         return None
-    month = MONTHS.get(match["mon"].lower())
+    month = month_number(match["mon"])
     if month is None:
         return None
     try:
