@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -264,7 +266,7 @@ def test_near_duplicates_fold_into_the_first_arrival_or_into_an_indexed_story() 
         r["title"] = "Story"
         r["_hints"] = {"content_hash": content_hash(r["title"] + r["event_id"], r["body"])}
     fp = cluster.fingerprint(indexed, config)
-    seeds = [(key, seed_member(cluster.Member(fp, indexed=True), 5.0)) for key in fp.keys]
+    seeds = [(key, seed_member(cluster.Member(fp, indexed=True), 5.0).to_wire()) for key in fp.keys]
     settings = NearDupSettings(config, ttl_s=4 * 86400, window_s=300)
     stream = (
         TestStream()
@@ -368,3 +370,52 @@ def test_the_local_runner_forgets_keys_whose_ttl_cleared_them() -> None:
 
     assert keys_left(StreamingDirectRunner()) == 0
     assert keys_left(BundleBasedDirectRunner()) == 3 * 300  # what the fix is for: one per key ever seen
+
+
+QUAKE = (
+    "A magnitude {mag} earthquake struck near {place} on Monday, killing {dead} people and damaging dozens of "
+    "buildings, the disaster agency said. Rescue teams searched the rubble through the night while aftershocks "
+    "shook the region, and schools in the province stayed closed for a second day, the governor told reporters."
+)
+
+
+def test_a_band_leader_in_its_state_form_verifies_like_its_whole_fingerprint() -> None:
+    """Band state keeps a leader as ``Member.to_wire()`` (the batch member wire form, no candidate keys) under the
+    state's coder: decoded, it is the same fingerprint minus its keys, and every verdict against it is the one
+    the whole fingerprint gets, matches and refusals alike (copies, a summary, a template with other facts)."""
+    from apache_beam.coders import PickleCoder
+
+    from transforms.stream_dedup import BAND_STATE
+
+    cluster = load_cluster()
+    if cluster is None:
+        pytest.skip("transforms.cluster is not importable")
+    config = cluster_config(cluster)
+    quake = QUAKE.format(mag="5.1", place="Ankara", dead=12)
+    texts = [STORY, STORY.replace("on Tuesday", "on Tuesday morning") + " Schools opened later.", STORY[:170], GRAIN,
+             quake, quake + " Ok.", QUAKE.format(mag="6.3", place="Izmir", dead=37)]
+    records = [record(i, source=f"feed-{i}", text=text) for i, text in enumerate(texts, start=1)]
+    records[0].update(dateline={"place": "KYIV"}, countries=[{"code": "UA", "primary": True}])
+    records[1].update(dateline={"place": "Kyiv"}, countries=[{"code": "UA", "primary": True}, {"code": "RU"}])
+    members = [Member(10.0 * i, cluster.fingerprint(r, config), seeded=i == 4) for i, r in enumerate(records)]
+    coder = BAND_STATE.coder
+    stored = [Member.from_wire(coder.decode(coder.encode((1e9, (m.to_wire(),))))[1][0]) for m in members]
+    for m, s in zip(members, stored, strict=True):
+        assert m.fingerprint.keys and s.fingerprint == dataclasses.replace(m.fingerprint, keys=())
+        assert (s.arrived, s.seeded, s.order) == (m.arrived, m.seeded, m.order)
+        assert m.to_wire()[1:] == cluster.Member(m.fingerprint, indexed=m.seeded).to_wire()  # the batch wire form
+        assert len(coder.encode((1e9, (m.to_wire(),)))) * 2 < len(PickleCoder().encode((m,)))
+
+    def same(a: Any, b: Any) -> Any:
+        return cluster.same_story(a, b, config)
+
+    verdicts, refused = [], []
+    for i, j in itertools.permutations(range(len(members)), 2):
+        whole = [(later.fingerprint.event_id, match) for later, match in band_verdicts(members[i], [members[j]], same)]
+        state = [(later.fingerprint.event_id, match) for later, match in band_verdicts(members[i], [stored[j]], same)]
+        assert whole == state
+        verdicts += whole
+        refused.append(same(members[i].fingerprint, stored[j].fingerprint).why)
+    assert {(dup, m.event_id) for dup, m in verdicts} >= {(ev(2), ev(1)), (ev(3), ev(1)), (ev(6), ev(5))}
+    assert (ev(7), ev(5)) not in {(dup, m.event_id) for dup, m in verdicts}  # the template with other facts
+    assert any(why.startswith("evidence differs") for why in refused)

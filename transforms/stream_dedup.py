@@ -56,7 +56,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import FloatCoder, PickleCoder, StrUtf8Coder, TupleCoder, VarIntCoder
+from apache_beam.coders import FastPrimitivesCoder, FloatCoder, StrUtf8Coder, TupleCoder, VarIntCoder
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import trigger, userstate, window
@@ -371,6 +371,21 @@ class Member:
     def settled(self) -> bool:
         return self.seeded
 
+    def to_wire(self) -> tuple:
+        """What band state and the band shuffle carry: arrival, then the batch job's member wire form.
+
+        ``transforms.cluster.leaders.Member.to_wire`` (settled flag, then the fingerprint's fields without its
+        candidate keys): plain values only, so Beam's primitive coder encodes it without pickling, and with no
+        cached property (signature array, evidence slots) riding along. About 540 bytes per leader on the
+        corpus, against about 2 KB for the pickled ``Member`` (bench/bench_band_state.py).
+        """
+        return (self.arrived, *_leaders().Member(self.fingerprint, indexed=self.seeded).to_wire())
+
+    @classmethod
+    def from_wire(cls, value: tuple | list) -> Member:
+        batch = _leaders().Member.from_wire(value[1:])
+        return cls(value[0], batch.fingerprint, batch.indexed)
+
 
 @dataclass(frozen=True)
 class NearMatch:
@@ -409,12 +424,13 @@ def band_verdicts(member: Member, members: Iterable[Member],
 
 
 def seed_member(member: Any, launched: float) -> Member:
-    """A story of the batch job's index (``transforms.cluster.Member``) as band state keeps it."""
+    """A story of the batch job's index (``transforms.cluster.Member``) as a band member (``to_wire`` it to send it)."""
     return Member(launched, member.fingerprint, seeded=True)
 
 
 class FingerprintFn(beam.DoFn):
-    """Event record -> (event id, record) on ``records``, and (band key, Member) for each of its candidate keys."""
+    """Event record -> (event id, record) on ``records``, and (band key, member wire form) for each of its candidate
+    keys (``Member.to_wire``: the fingerprint without its keys, made once per event)."""
 
     RECORDS = "records"
 
@@ -435,26 +451,27 @@ class FingerprintFn(beam.DoFn):
             self.too_short.inc()
         else:
             self.fingerprinted.inc()
-        member = Member(timestamp.micros / 1e6, fp)
+        wire = Member(timestamp.micros / 1e6, fp).to_wire()
         for key in fp.keys:
-            yield key, member
+            yield key, wire
 
 
-MEMBERS_STATE = userstate.ReadModifyWriteStateSpec("members", PickleCoder())
-BAND_EXPIRES_STATE = userstate.ReadModifyWriteStateSpec("band_expires", FloatCoder())
+# A band key's state is one value: (expiry in epoch seconds, its leaders' wire forms). Plain values, Beam's
+# primitive coder: no pickling (a pickled Member carried its class names, candidate keys and cached arrays).
+BAND_STATE = userstate.ReadModifyWriteStateSpec("band", FastPrimitivesCoder())
 MEMBERS_EXPIRY = userstate.TimerSpec("band_expiry", userstate.TimeDomain.WATERMARK)
-_MEMBERS = beam.DoFn.StateParam(MEMBERS_STATE)
-_BAND_EXPIRES = beam.DoFn.StateParam(BAND_EXPIRES_STATE)
+_BAND = beam.DoFn.StateParam(BAND_STATE)
 _MEMBERS_EXPIRY = beam.DoFn.TimerParam(MEMBERS_EXPIRY)
 
 
 class NearDupFn(beam.DoFn):
-    """(band key, Member) -> (event id, NearMatch) for each verified pair of members sharing the band.
+    """(band key, member wire form) -> (event id, NearMatch) for each verified pair of members sharing the band.
 
     State per band key: its *leaders*, at most ``max_leaders`` members younger than ``ttl_s`` that
     are no copy of another (older ones are dropped as each member arrives; a leader found to be a later
     copy of a newcomer gives its place up), cleared by an event-time timer ``ttl_s`` after the last
-    arrival. So each arrival costs at most ``max_leaders`` verifications per band, as in batch.
+    arrival. So each arrival costs at most ``max_leaders`` verifications per band, as in batch. Leaders are kept
+    in their wire form (``Member.to_wire``), which holds every field ``same_story`` reads and nothing else.
     ``ttl_s`` defaults to the cluster's ``max_published_gap_days``: copies published further apart
     are never one story, so older members could never match. A verdict is stamped with its
     duplicate's arrival, so it lands in that record's window of the verdict join.
@@ -473,16 +490,16 @@ class NearDupFn(beam.DoFn):
 
     def process(
         self,
-        element: tuple[str, Member],
+        element: tuple[str, tuple],
         timestamp: Timestamp = beam.DoFn.TimestampParam,
-        members_state: Any = _MEMBERS,
-        expires_state: Any = _BAND_EXPIRES,
+        band_state: Any = _BAND,
         expiry: Any = _MEMBERS_EXPIRY,
     ) -> Iterator[Any]:
         assert self._same_story is not None
-        _, member = element
+        member = Member.from_wire(element[1])
         now = max(timestamp.micros / 1e6, member.arrived)
-        members = [m for m in (members_state.read() or ()) if now - m.arrived < self.ttl_s]
+        stored_expires, stored = band_state.read() or (0.0, ())
+        members = [Member.from_wire(m) for m in stored if now - m[0] < self.ttl_s]
         copies = set()
         for later, match in band_verdicts(member, members, self._same_story):
             self.matches.inc()
@@ -494,16 +511,14 @@ class NearDupFn(beam.DoFn):
                 members.append(member)
             else:
                 self.full.inc()
-        members_state.write(tuple(members))
         # A seeded story may reach the band after live ones: the timer only ever moves later.
-        expires = max(expires_state.read() or 0.0, now + self.ttl_s)
-        expires_state.write(expires)
+        expires = max(stored_expires, now + self.ttl_s)
+        band_state.write((expires, tuple(m.to_wire() for m in members)))
         expiry.set(Timestamp(micros=int(expires * 1e6)))
 
     @userstate.on_timer(MEMBERS_EXPIRY)
-    def expire(self, members_state: Any = _MEMBERS, expires_state: Any = _BAND_EXPIRES) -> None:
-        members_state.clear()
-        expires_state.clear()
+    def expire(self, band_state: Any = _BAND) -> None:
+        band_state.clear()
 
 
 class _ResolveNearDupFn(beam.DoFn):
@@ -551,7 +566,7 @@ def output_windowing(window_s: float, allowed_lateness_s: float) -> beam.WindowI
 class NearDupStage(beam.PTransform):
     """Events -> {'events', 'duplicates'}: near duplicates by band keys, verdicts joined per window.
 
-    ``seeds`` (optional) are (band key, seeded Member) pairs of stories written before, stamped at
+    ``seeds`` (optional) are (band key, seeded member wire form) pairs of stories written before, stamped at
     launch; they are flattened into the band state's input, so the verdict join's windows cannot
     close before every seed is in place (the bounded seed read holds the watermark back).
     """
@@ -587,7 +602,7 @@ class NearDupStage(beam.PTransform):
 
 
 class SeedBands(beam.PTransform):
-    """PBegin -> (band key, seeded Member) for every live story of the batch job's story index."""
+    """PBegin -> (band key, seeded member wire form) for every live story of the batch job's story index."""
 
     def __init__(self, index_dir: str, config: Any, launched: datetime) -> None:
         super().__init__()
@@ -603,7 +618,8 @@ class SeedBands(beam.PTransform):
             pbegin
             | "ReadStoryIndex" >> cluster.ReadStoryIndex(self.index_dir, self.config, self.launched)
             | "ToBands" >> beam.FlatMap(
-                lambda m: [TimestampedValue((key, seed_member(m, launched)), stamp) for key in m.fingerprint.keys])
+                lambda m: [TimestampedValue((key, wire), stamp)
+                           for wire in (seed_member(m, launched).to_wire(),) for key in m.fingerprint.keys])
         )
 
 
