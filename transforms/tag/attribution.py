@@ -107,13 +107,23 @@ _VENUE_WORDS = re.compile(
 
 
 def _sentence_bounds(text: str, start: int, stop: int) -> tuple[int, int]:
-    segment_end = text.find("\n", stop)
-    segment_end = len(text) if segment_end < 0 else segment_end
-    head = text[max(0, start - 300):start]
-    cut = max(head.rfind(". "), head.rfind("! "), head.rfind("? "), head.rfind("\n"))
-    sentence_start = start - len(head) + cut + 1 if cut >= 0 else max(0, start - 300)
-    after = _SENTENCE_BREAK.search(text, stop, segment_end)
-    return sentence_start, (after.start() if after else segment_end)
+    """(start, end) of the sentence around the mention at [start, stop)."""
+    return _sentence_start(text, start), _sentence_end(text, stop)
+
+
+def _sentence_start(text: str, start: int) -> int:
+    """Where the sentence of a mention starting at ``start`` starts: after the last ". ", "! ", "? " or line break of
+    the 300 characters before it (bounded searches: no slice of the text)."""
+    lower = max(0, start - 300)
+    cut = max(text.rfind(". ", lower, start), text.rfind("! ", lower, start), text.rfind("? ", lower, start),
+              text.rfind("\n", lower, start))
+    return cut + 1 if cut >= 0 else lower
+
+
+def _sentence_end(text: str, stop: int) -> int:
+    """Where the sentence of a mention ending at ``stop`` ends: its next break (a line break is one), else the end."""
+    after = _SENTENCE_BREAK.search(text, stop)
+    return after.start() if after else len(text)
 
 
 _CUE_KINDS = (("says", _SAYS_TERMS), ("according", _ACCORDING_TERMS), ("said", _SAID_TERMS),
@@ -259,12 +269,17 @@ def _body_attributions(doc: _Doc, mentions: list[tuple[str, str, int, int]], can
     found: set[int] = set()
     text = doc.text
     offsets = [m[2] for m in mentions]
+    last_stop = last_end = -1
     for i in candidates:
         code, _kind, start, stop = mentions[i]
         hangul = _is_hangul(text[start])
         if not hangul and not cues.near(start, stop):
             continue
-        sentence_start, sentence_end = _sentence_bounds(text, start, stop)
+        if last_stop <= stop <= last_end:  # candidates come in text order: no break lies in [stop, last_end)
+            sentence_start, sentence_end = _sentence_start(text, start), last_end
+        else:
+            sentence_start, sentence_end = _sentence_bounds(text, start, stop)
+        last_stop, last_end = stop, sentence_end
         if hangul and not _KO_CUES.search(text, stop, sentence_end):
             continue  # Korean cues are endings the scanner does not find: looked for in the rest of the sentence
         others = [(offsets[j], mentions[j][0]) for j in range(bisect_left(offsets, sentence_start),

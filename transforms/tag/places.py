@@ -285,7 +285,8 @@ def resolve_places(places: PlaceHomonyms, text: str, folded: str, mentions: list
             if later is None:
                 later = [(m[2], places.regions[text[m[2]:m[3]]]) for m in mentions
                          if (m[0] == "US" or m[0] == "CA") and m[1] == "place" and text[m[2]:m[3]] in places.regions]
-            found = places.region_after(text, stop, sentence_end(start, stop), towns, later)
+            # The sentence's end bounds the search among ``later`` only: not looked for when there is none.
+            found = places.region_after(text, stop, sentence_end(start, stop) if later else stop, towns, later)
             if found is not None:
                 region, town, region_start = found
                 regions[region_start] = region.country

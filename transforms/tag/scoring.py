@@ -20,7 +20,7 @@ from transforms.tag.attribution import (
     _body_attributions,
     _Cues,
     _head_end,
-    _sentence_bounds,
+    _sentence_end,
 )
 from transforms.tag.config import Entity, Taxonomy
 from transforms.tag.document import _Doc
@@ -295,8 +295,8 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
     if checks:
         mentions, labels, regions = resolve_places(
             tagger._places, text, doc.folded, mentions, checks,
-            lambda start, stop: _sentence_bounds(text, start, stop)[1], looks_like_first_name)
-    strong = Counter(m[0] for m in mentions)
+            lambda _start, stop: _sentence_end(text, stop), looks_like_first_name)
+    strong = Counter(m[0] for m in mentions) if weak or ambiguous else Counter()  # read for those only
     for code, start, stop in weak:
         if strong[code]:
             mentions.append((code, "weak", start, stop))
