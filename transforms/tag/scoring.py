@@ -175,18 +175,27 @@ class _Tally:
             if acc is None:
                 acc = accs[code] = _CountryAcc()
             acc.mentions += count
+            # Added one by one into locals: the same sums to the last bit as one attribute update per mention.
+            raw = acc.raw
             for _ in offsets:
-                acc.raw += weight
+                raw += weight
+            acc.raw = raw
             acc.evidence.add(surface, offsets[0], count)
             if kind == "place" and code in dateline_codes:
                 continue
-            capitalised_demonym = kind == "demonym" and surface[0].isupper()
-            for start in offsets:
-                if capitalised_demonym and _PERSON_DEMONYM.search(text, max(0, start - 4), start):
-                    acc.raw_own += weight * _SOURCE_WEIGHT  # "le Français" (a person), not France
-                else:
-                    acc.mentions_own += 1
-                    acc.raw_own += weight
+            if kind == "demonym" and surface[0].isupper():
+                for start in offsets:
+                    if _PERSON_DEMONYM.search(text, max(0, start - 4), start):
+                        acc.raw_own += weight * _SOURCE_WEIGHT  # "le Français" (a person), not France
+                    else:
+                        acc.mentions_own += 1
+                        acc.raw_own += weight
+            else:
+                own = acc.raw_own
+                for _ in offsets:
+                    own += weight
+                acc.raw_own = own
+                acc.mentions_own += count
         if dateline_country:
             acc = accs.setdefault(dateline_country, _CountryAcc())
             acc.raw += _DATELINE_WEIGHT
