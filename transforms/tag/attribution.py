@@ -223,11 +223,18 @@ class _Cues:
     def near(self, start: int, stop: int) -> bool:
         """Whether a reporting verb follows [start, stop) or an "according to" or inverted "said" phrase ends before
         it within their gaps: the cheap test that keeps most body mentions on the counted-together path."""
-        i = bisect_left(self.says_starts, stop)
-        if i < len(self.says_starts) and self.says_starts[i] - stop <= _SAYS_GAP:
+        starts = self.says_starts
+        i = bisect_left(starts, stop)
+        if i < len(starts) and starts[i] - stop <= _SAYS_GAP:
             return True
-        for ends, gap in ((self.according_ends, _ACCORDING_GAP), (self.said_ends, _SAID_GAP)):
-            i = bisect_left(ends, start - gap)
+        ends = self.according_ends
+        if ends:
+            i = bisect_left(ends, start - _ACCORDING_GAP)
+            if i < len(ends) and ends[i] <= start:
+                return True
+        ends = self.said_ends
+        if ends:
+            i = bisect_left(ends, start - _SAID_GAP)
             if i < len(ends) and ends[i] <= start:
                 return True
         return False
@@ -270,10 +277,11 @@ def _body_attributions(doc: _Doc, mentions: list[tuple[str, str, int, int]], can
     text = doc.text
     offsets = [m[2] for m in mentions]
     last_stop = last_end = -1
+    near = cues.near
     for i in candidates:
         code, _kind, start, stop = mentions[i]
         hangul = _is_hangul(text[start])
-        if not hangul and not cues.near(start, stop):
+        if not hangul and not near(start, stop):
             continue
         if last_stop <= stop <= last_end:  # candidates come in text order: no break lies in [stop, last_end)
             sentence_start, sentence_end = _sentence_start(text, start), last_end
