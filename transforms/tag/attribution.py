@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 
+import ahocorasick_rs
+
 from transforms.tag.document import _Doc
 from transforms.tag.matcher import _Automaton, wildcard_regex
 from transforms.tag.text import _WORD_TAIL, _is_hangul, _normalize_pattern
@@ -135,7 +137,10 @@ class _CueScanner(_Automaton):
 
     Cues are now found in the whole story, not only its title and lead; the general matcher's scan (language
     entries, case and particle checks) cost 0.08 ms per dense 3 KB story for them, this loop a fraction of it.
+    Its ~100 keys make a small DFA (0.4 ms to build), which finds them in a 3 KB story in 8 us instead of 10.
     """
+
+    _implementation = ahocorasick_rs.Implementation.DFA
 
     def __init__(self) -> None:
         by_key: dict[str, list[tuple[str, str | None]]] = {}
