@@ -31,7 +31,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.preflight import OneLineParser, fraction, non_negative_seconds, positive_int, preflight
+from pipelines.preflight import OneLineParser, fraction, non_negative_seconds, positive_int, preflight, prog_name
 from reporting import is_local_runner, report_after_run
 from transforms.archive import ArchivePayloadFn, ReadArchive
 from transforms.cluster import (
@@ -236,7 +236,7 @@ def unknown_beam_args(args: list[str]) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = OneLineParser(
-        prog="python -m pipelines.batch",
+        prog=prog_name("pipelines.batch"),
         description="wirewatch batch ingest: feeds and wire dispatches -> validated event records.",
         epilog="Any standard Beam option is accepted too (--runner, --direct_running_mode, "
         "--direct_num_workers, --temp_location, ...).",

@@ -7,6 +7,7 @@ call ``preflight`` after parsing their options.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,12 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"error: {message}; see --help\n")
+
+
+def prog_name(module: str) -> str:
+    """The name ``--help`` shows: ``wirewatch COMMAND`` when the ``wirewatch`` command started the job (it sets
+    ``sys.argv[0]``), else the ``python -m`` form."""
+    return sys.argv[0] if sys.argv[0].startswith("wirewatch ") else f"python -m {module}"
 
 
 def _number(flag: str, convert: type, check: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:

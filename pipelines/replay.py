@@ -17,7 +17,7 @@ import sys
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.batch import Replay, add_run_options, execute, new_run_id, unknown_beam_args
-from pipelines.preflight import OneLineParser
+from pipelines.preflight import OneLineParser, prog_name
 from transforms.archive import list_sidecars, parse_day, sidecar_key, sidecar_patterns
 from transforms.manifest import RunInfo
 from transforms.model import rfc3339, utc_now
@@ -36,7 +36,7 @@ def archived_source_ids(output: str, from_date: str | None, to_date: str | None)
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = OneLineParser(
-        prog="python -m pipelines.replay",
+        prog=prog_name("pipelines.replay"),
         description="wirewatch replay: re-derive records from OUTPUT/raw without fetching.",
         epilog="Any standard Beam option is accepted too (--runner, --direct_running_mode, ...).",
     )

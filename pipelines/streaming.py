@@ -52,7 +52,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.typehints import KV
 
 from pipelines.batch import add_ingest_options, add_lock_options, new_run_id, unknown_beam_args
-from pipelines.preflight import OneLineParser, preflight
+from pipelines.preflight import OneLineParser, preflight, prog_name
 from transforms.coverage import load_coverage_config
 from transforms.coverage.stage import CoverDuplicates, LinkCoverage
 from transforms.embargo import HoldEmbargoedStream
@@ -234,7 +234,7 @@ def build_pipeline(
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     """(wirewatch's own options, the rest for Beam)."""
     parser = OneLineParser(
-        prog="python -m pipelines.streaming",
+        prog=prog_name("pipelines.streaming"),
         description="wirewatch streaming ingest: poll feeds on adaptive schedules, write new stories per window.",
         epilog="Any standard Beam option is accepted too (--runner, --project, --region, --temp_location, "
         "--setup_file, --no_wait_until_finish, ...); --streaming is always on.",

@@ -37,7 +37,7 @@ def test_each_command_reaches_its_module(capsys: pytest.CaptureFixture[str]) -> 
         except SystemExit as exc:  # argparse's --help exits
             status = exc.code
         assert status == 0, name
-        assert "usage:" in capsys.readouterr().out, module
+        assert f"usage: wirewatch {name} " in capsys.readouterr().out, module
 
 
 def test_console_script_is_installed() -> None:

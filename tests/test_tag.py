@@ -671,6 +671,26 @@ def test_unusable_cache_falls_back_to_building(tmp_path: Path, monkeypatch: pyte
     assert Tagger.from_paths().tag(*story) == expected
 
 
+def test_towns_are_read_back_when_the_tagger_is_built_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tagger built again (its own cache missed: a topic or the scoring code changed) does not read GeoNames
+    again; the towns it reads back are those GeoNames gave, and an unreadable entry is read from GeoNames again."""
+    from transforms.tag import places
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    names = {"london", "paris", "moscow", "лондон", "zembla"}
+    read = places._towns_of(names)
+    assert read["london"][0].country in ("US", "CA") and "zembla" not in read and "лондон" in read
+    [entry] = sorted((tmp_path / "wirewatch").glob("geonames-towns-*.json"))
+    monkeypatch.setattr(places, "_read_towns", no_build)
+    assert places._towns_of(names) == read
+    with pytest.raises(AssertionError, match="built instead of loaded"):
+        places._towns_of(names | {"kyiv"})  # other names: another entry
+    entry.write_bytes(b"{not json")
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert places._towns_of(names) == read
+
+
 # --------------------------------------------------------------------------------------------
 # The Beam wrapper
 # --------------------------------------------------------------------------------------------

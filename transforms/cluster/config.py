@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apache_beam.io.filesystem import BeamIOError
-from apache_beam.io.filesystems import FileSystems
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -53,21 +50,9 @@ def load_cluster_config(path: str | None = None) -> ClusterConfig:
 
     The file's ``cluster`` mapping overrides defaults; keys left out keep them.
     """
-    import yaml
+    from config import load_checked_yaml
 
-    from config import config_path
-    from schemas import first_error
-
-    where = path or str(config_path("dedup.yaml"))
-    try:
-        with FileSystems.open(where, compression_type="uncompressed") as handle:
-            document = yaml.safe_load(handle.read().decode("utf-8"))
-    except (OSError, BeamIOError, yaml.YAMLError) as exc:
-        raise ClusterConfigError(f"{where}: cannot read dedup config: {exc}") from exc
-    document = {} if document is None else document
-    error = first_error("dedup", document)
-    if error:
-        raise ClusterConfigError(f"{where}: {error}")
+    where, document = load_checked_yaml(path, "dedup", ClusterConfigError)
     try:
         return ClusterConfig(**(document.get("cluster") or {}))
     except ValueError as exc:

@@ -170,20 +170,28 @@ def routed_keys(shared: Iterable[tuple[str, int]], limit: int) -> list[str]:
     return [key for key, _size in ranked[:limit]]
 
 
-def cached_verify(config: ClusterConfig, cache: dict[tuple[str, str], Verdict], limit: int = 200_000) -> Verify:
-    """``same_story`` with a memo by member refs: two copies of one story share up to 43 keys and are
-    verified once per worker, not once per key."""
+def memo_verify(compare: Callable[[Any, Any], Verdict], cache: dict[tuple[str, str], Verdict],
+                limit: int = 200_000) -> Callable[[Any, Any], Verdict]:
+    """``compare`` (earlier, later) -> verdict with a memo by the members' refs, cleared at ``limit`` entries:
+    two copies of one story share up to 43 keys (two stories of one happening several) and are verified
+    once per worker, not once per key. Shared by story clustering and coverage."""
 
-    def verify(earlier: Member, later: Member) -> Verdict:
+    def verify(earlier: Any, later: Any) -> Verdict:
         key = (earlier.ref, later.ref)
         verdict = cache.get(key)
         if verdict is None:
             if len(cache) >= limit:
                 cache.clear()
-            verdict = cache[key] = same_story(earlier.fingerprint, later.fingerprint, config)
+            verdict = cache[key] = compare(earlier, later)
         return verdict
 
     return verify
+
+
+def cached_verify(config: ClusterConfig, cache: dict[tuple[str, str], Verdict], limit: int = 200_000) -> Verify:
+    """``same_story`` on two members' fingerprints, memoised (``memo_verify``)."""
+    return memo_verify(lambda earlier, later: same_story(earlier.fingerprint, later.fingerprint, config),
+                       cache, limit)
 
 
 @dataclass(frozen=True)

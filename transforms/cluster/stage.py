@@ -22,7 +22,7 @@ The story index of earlier runs enters at step 1 as indexed members; this run's 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -260,6 +260,42 @@ class _SplitFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(self.INDEX, entry)
 
 
+class WalkSharedKeys(beam.PTransform):
+    """{'keys': (key, ref) pairs, 'members': (ref, member wire)} -> (ref, candidates): the keyed part of
+    leader clustering, one implementation for stories (``ClusterStories``) and coverage (``LinkCoverage``).
+
+    Keys held by one ref only are dropped (``SharedKeys``); each member is routed to the keys ``route``
+    picks among its shared ones (``RouteMembers``, ``ToKeys``); ``walk`` (a DoFn with an ``INCOMING``
+    output) walks each key's members against its leaders (``WalkKeys``); the links are grouped per
+    leader and turned into each item's candidates (``LinksByLeader``, ``Candidates``).
+    """
+
+    def __init__(self, route: Callable[..., Iterator[tuple[str, tuple]]], route_arg: Any, walk: beam.DoFn) -> None:
+        super().__init__()
+        self.route = route
+        self.route_arg = route_arg
+        self.walk = walk
+
+    def expand(self, inputs: dict[str, beam.PCollection]) -> beam.PCollection:
+        shared = (
+            inputs["keys"]
+            | "RefsByKey" >> beam.CombinePerKey(KeyRefsFn())
+            | "SharedKeys" >> beam.ParDo(_SharedKeysFn())
+        )
+        walked = (
+            {"member": inputs["members"], "keys": shared}
+            | "RouteMembers" >> beam.CoGroupByKey()
+            | "ToKeys" >> beam.FlatMap(self.route, self.route_arg)
+            | "GroupMembersByKey" >> beam.GroupByKey()
+            | "WalkKeys" >> beam.ParDo(self.walk).with_outputs(self.walk.INCOMING, main="outgoing")
+        )
+        return (
+            {"incoming": walked[self.walk.INCOMING], "outgoing": walked.outgoing}
+            | "LinksByLeader" >> beam.CoGroupByKey()
+            | "Candidates" >> beam.ParDo(_CandidatesFn())
+        )
+
+
 class ClusterStories(beam.PTransform):
     """Event records -> {'events', 'duplicates', 'index_updates'}: one event per story.
 
@@ -290,23 +326,10 @@ class ClusterStories(beam.PTransform):
             )
             keyed_refs.append(indexed[FingerprintFn.KEYS])
             members.append(indexed[FingerprintFn.MEMBERS])
-        shared = (
-            keyed_refs | "AllKeyRefs" >> beam.Flatten()
-            | "RefsByKey" >> beam.CombinePerKey(KeyRefsFn())
-            | "SharedKeys" >> beam.ParDo(_SharedKeysFn())
-        )
-        walked = (
-            {"member": members | "AllMembers" >> beam.Flatten(), "keys": shared}
-            | "RouteMembers" >> beam.CoGroupByKey()
-            | "ToKeys" >> beam.FlatMap(_route, config.max_keys_per_member)
-            | "GroupMembersByKey" >> beam.GroupByKey()
-            | "WalkKeys" >> beam.ParDo(_WalkKeyFn(config)).with_outputs(_WalkKeyFn.INCOMING, main="outgoing")
-        )
-        candidates = (
-            {"incoming": walked.incoming, "outgoing": walked.outgoing}
-            | "LinksByLeader" >> beam.CoGroupByKey()
-            | "Candidates" >> beam.ParDo(_CandidatesFn())
-        )
+        candidates = {
+            "keys": keyed_refs | "AllKeyRefs" >> beam.Flatten(),
+            "members": members | "AllMembers" >> beam.Flatten(),
+        } | "Walk" >> WalkSharedKeys(_route, config.max_keys_per_member, _WalkKeyFn(config))
         split = (
             {"record": items.records, "candidates": candidates}
             | "JoinRecords" >> beam.CoGroupByKey()

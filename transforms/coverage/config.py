@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from apache_beam.io.filesystem import BeamIOError
-from apache_beam.io.filesystems import FileSystems
-
 
 @dataclass(frozen=True)
 class CoverageConfig:
@@ -44,19 +41,7 @@ class CoverageConfigError(ValueError):
 
 def load_coverage_config(path: str | None = None) -> CoverageConfig:
     """``CoverageConfig`` from ``config/coverage.yaml`` (or ``path``); keys left out keep their defaults."""
-    import yaml
+    from config import load_checked_yaml
 
-    from config import config_path
-    from schemas import first_error
-
-    where = path or str(config_path("coverage.yaml"))
-    try:
-        with FileSystems.open(where, compression_type="uncompressed") as handle:
-            document = yaml.safe_load(handle.read().decode("utf-8"))
-    except (OSError, BeamIOError, yaml.YAMLError) as exc:
-        raise CoverageConfigError(f"{where}: cannot read coverage config: {exc}") from exc
-    document = {} if document is None else document
-    error = first_error("coverage", document)
-    if error:
-        raise CoverageConfigError(f"{where}: {error}")
+    _, document = load_checked_yaml(path, "coverage", CoverageConfigError)
     return CoverageConfig(**(document.get("coverage") or {}), anchors=document.get("anchors") or {})

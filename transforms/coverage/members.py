@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from transforms.cluster.leaders import Assignment, Member, choose_stories, routed_keys, walk_key
+from transforms.cluster.leaders import Assignment, Member, choose_stories, memo_verify, routed_keys, walk_key
 from transforms.cluster.verify import Verdict
 from transforms.coverage.config import CoverageConfig
 from transforms.coverage.evidence import CoverageEvidence
@@ -69,18 +69,9 @@ Verify = Callable[[CoverageMember, CoverageMember], Verdict]
 
 
 def cached_verify(config: CoverageConfig, cache: dict[tuple[str, str], Verdict], limit: int = 200_000) -> Verify:
-    """``same_happening`` with a memo by member refs: two stories of one happening share several keys."""
-
-    def verify(earlier: CoverageMember, later: CoverageMember) -> Verdict:
-        key = (earlier.ref, later.ref)
-        verdict = cache.get(key)
-        if verdict is None:
-            if len(cache) >= limit:
-                cache.clear()
-            verdict = cache[key] = same_happening(earlier.evidence, later.evidence, config)
-        return verdict
-
-    return verify
+    """``same_happening`` on two members' evidence, memoised (``cluster.leaders.memo_verify``)."""
+    return memo_verify(lambda earlier, later: same_happening(earlier.evidence, later.evidence, config),
+                       cache, limit)
 
 
 def walked_keys(shared: Iterable[tuple[str, int]], config: CoverageConfig) -> list[str]:

@@ -28,7 +28,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.cluster.leaders import Candidate, choose_story, walk_key
-from transforms.cluster.stage import KeyRefsFn, _CandidatesFn, _SharedKeysFn, key_bucket
+from transforms.cluster.stage import WalkSharedKeys, key_bucket
 from transforms.coverage.anchors import AnchorMatcher
 from transforms.coverage.config import CoverageConfig
 from transforms.coverage.evidence import CoverageEvidence, coverage_id_of, record_evidence
@@ -179,23 +179,10 @@ class LinkCoverage(beam.PTransform):
             members.append(outputs[EvidenceFn.MEMBERS])
         else:
             indexed = records | "NoIndex" >> beam.FlatMap(lambda _: ())  # empty, in the records' windows
-        shared = (
-            keyed_refs | "AllKeyRefs" >> beam.Flatten()
-            | "RefsByKey" >> beam.CombinePerKey(KeyRefsFn())
-            | "SharedKeys" >> beam.ParDo(_SharedKeysFn())
-        )
-        walked = (
-            {"member": members | "AllMembers" >> beam.Flatten(), "keys": shared}
-            | "RouteMembers" >> beam.CoGroupByKey()
-            | "ToKeys" >> beam.FlatMap(_route, config)
-            | "GroupMembersByKey" >> beam.GroupByKey()
-            | "WalkKeys" >> beam.ParDo(_WalkKeyFn(config)).with_outputs(_WalkKeyFn.INCOMING, main="outgoing")
-        )
-        candidates = (
-            {"incoming": walked.incoming, "outgoing": walked.outgoing}
-            | "LinksByLeader" >> beam.CoGroupByKey()
-            | "Candidates" >> beam.ParDo(_CandidatesFn())
-        )
+        candidates = {
+            "keys": keyed_refs | "AllKeyRefs" >> beam.Flatten(),
+            "members": members | "AllMembers" >> beam.Flatten(),
+        } | "Walk" >> WalkSharedKeys(_route, config, _WalkKeyFn(config))
         covered = (
             {"record": items.records, "candidates": candidates}
             | "JoinRecords" >> beam.CoGroupByKey()

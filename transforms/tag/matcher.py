@@ -130,9 +130,13 @@ class _Automaton:
     from them on loading, in ~6 ms for the tagger's matcher."""
 
     keys: list[str]
+    _implementation: ahocorasick_rs.Implementation | None = None  # None: the library's choice (a contiguous NFA)
 
     def _build_automaton(self) -> None:
-        self._automaton = ahocorasick_rs.AhoCorasick(self.keys)
+        if self._implementation is None:
+            self._automaton = ahocorasick_rs.AhoCorasick(self.keys)
+        else:
+            self._automaton = ahocorasick_rs.AhoCorasick(self.keys, implementation=self._implementation)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -20,7 +20,7 @@ from transforms.tag.attribution import (
     _body_attributions,
     _Cues,
     _head_end,
-    _sentence_bounds,
+    _sentence_end,
 )
 from transforms.tag.config import Entity, Taxonomy
 from transforms.tag.document import _Doc
@@ -175,18 +175,27 @@ class _Tally:
             if acc is None:
                 acc = accs[code] = _CountryAcc()
             acc.mentions += count
+            # Added one by one into locals: the same sums to the last bit as one attribute update per mention.
+            raw = acc.raw
             for _ in offsets:
-                acc.raw += weight
+                raw += weight
+            acc.raw = raw
             acc.evidence.add(surface, offsets[0], count)
             if kind == "place" and code in dateline_codes:
                 continue
-            capitalised_demonym = kind == "demonym" and surface[0].isupper()
-            for start in offsets:
-                if capitalised_demonym and _PERSON_DEMONYM.search(text, max(0, start - 4), start):
-                    acc.raw_own += weight * _SOURCE_WEIGHT  # "le Français" (a person), not France
-                else:
-                    acc.mentions_own += 1
-                    acc.raw_own += weight
+            if kind == "demonym" and surface[0].isupper():
+                for start in offsets:
+                    if _PERSON_DEMONYM.search(text, max(0, start - 4), start):
+                        acc.raw_own += weight * _SOURCE_WEIGHT  # "le Français" (a person), not France
+                    else:
+                        acc.mentions_own += 1
+                        acc.raw_own += weight
+            else:
+                own = acc.raw_own
+                for _ in offsets:
+                    own += weight
+                acc.raw_own = own
+                acc.mentions_own += count
         if dateline_country:
             acc = accs.setdefault(dateline_country, _CountryAcc())
             acc.raw += _DATELINE_WEIGHT
@@ -295,8 +304,8 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
     if checks:
         mentions, labels, regions = resolve_places(
             tagger._places, text, doc.folded, mentions, checks,
-            lambda start, stop: _sentence_bounds(text, start, stop)[1], looks_like_first_name)
-    strong = Counter(m[0] for m in mentions)
+            lambda _start, stop: _sentence_end(text, stop), looks_like_first_name)
+    strong = Counter(m[0] for m in mentions) if weak or ambiguous else Counter()  # read for those only
     for code, start, stop in weak:
         if strong[code]:
             mentions.append((code, "weak", start, stop))
