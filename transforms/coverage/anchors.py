@@ -42,7 +42,6 @@ class AnchorMatcher:
     def __init__(self, anchors: Mapping[str, Mapping[str, Mapping[str, list[Any]]]]) -> None:
         self._by_first: dict[str, list[_Term]] = {}
         self._stems: set[str] = set()
-        self._stem_lengths: tuple[int, ...] = ()
         self._heads: set[str] = set()  # the first two characters of every term's first word
         for group, named in anchors.items():
             for name, languages in named.items():
@@ -62,7 +61,12 @@ class AnchorMatcher:
                 self._heads.add(first.rstrip("*")[:2])  # one character for a one-character stem
                 if first.endswith("*"):
                     self._stems.add(first.rstrip("*"))
-        self._stem_lengths = tuple(sorted({len(stem) for stem in self._stems}, reverse=True))
+        # Stems by their first character, longest first: a word is tried against the few stems it can
+        # start with, not sliced at every stem length (that slicing was half of coverage's evidence cost).
+        by_first: dict[str, list[str]] = {}
+        for stem in sorted(self._stems, key=len, reverse=True):
+            by_first.setdefault(stem[:1], []).append(stem)
+        self._stems_by_first = {first: tuple(stems) for first, stems in by_first.items()}
 
     @staticmethod
     def _word_ok(pattern: str, word: str) -> bool:
@@ -78,7 +82,8 @@ class AnchorMatcher:
         for i, word in enumerate(words):
             if word[:2] not in self._heads and word[:1] not in self._heads:
                 continue
-            heads = [word] + [word[:k] for k in self._stem_lengths if k < len(word) and word[:k] in self._stems]
+            heads = [word] + [stem for stem in self._stems_by_first.get(word[:1], ())
+                              if len(stem) < len(word) and word.startswith(stem)]
             for head in heads:
                 for term in self._by_first.get(head, ()):
                     if term.key in found or not self._word_ok(term.words[0], word):
