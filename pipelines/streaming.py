@@ -54,8 +54,7 @@ from apache_beam.typehints import KV
 from pipelines.batch import add_ingest_options, add_lock_options, new_run_id, unknown_beam_args
 from pipelines.preflight import OneLineParser, preflight, prog_name
 from transforms.coverage import load_coverage_config
-from transforms.coverage.stage import CoverDuplicates
-from transforms.coverage.stream import StreamCoverage
+from transforms.coverage.stream import CoverStreamCopies, StreamCoverage
 from transforms.embargo import HoldEmbargoedStream
 from transforms.fetch import FetchPolicy
 from transforms.items import ParseAndNormalize, guarded
@@ -175,9 +174,8 @@ def build_pipeline(
         load_coverage_config(), config.window_s, config.allowed_lateness_s, run.run_id, utc_now())
     events = guarded(covered["events"], "validate", "ValidateEvents", ValidateFn("event"), rejects, run.run_id)
     copies = (
-        (deduped["duplicates"] | "WindowDuplicates" >> windowing(), covered["events"],
-         covered["events"] | "NoIndexedStories" >> beam.FlatMap(lambda _: ()))
-        | "CoverDuplicates" >> CoverDuplicates()
+        (deduped["duplicates"] | "WindowDuplicates" >> windowing(), covered["events"])
+        | "CoverDuplicates" >> CoverStreamCopies(config.window_s, config.allowed_lateness_s, config.dedup_ttl_s)
     )
     duplicates = guarded(copies, "validate", "ValidateDuplicates", ValidateFn("duplicate"), rejects, run.run_id)
     # Rejects come from global-window stages and from the windowed near-dup join: align them first.

@@ -18,7 +18,8 @@ from apache_beam.transforms.window import TimestampedValue
 from bench.bench_coverage import load_stories, story_record
 from transforms.coverage import AnchorMatcher, CoverageConfig, coverage_id_of, load_coverage_config, record_evidence
 from transforms.coverage.keys import candidate_keys
-from transforms.coverage.stream import ArrivedMember, StreamCoverage
+from transforms.coverage.stream import ArrivedMember, CoverStreamCopies, StreamCoverage
+from transforms.stream_dedup import output_windowing
 
 NOW = datetime(2026, 11, 6, tzinfo=UTC)
 WINDOW = 300.0
@@ -191,3 +192,37 @@ def test_state_stays_flat_over_days_and_is_gone_after_the_ttl(config: CoverageCo
         assert_that(joined | "Rewrites" >> beam.Filter(lambda x: x[0].endswith("rewrite")) | beam.Map(lambda x: x[1]),
                     equal_to([True] * (polls - 1)), label="rewrites joined")
 
+
+
+def test_copies_get_their_storys_coverage_in_its_window_and_later(config: CoverageConfig, stories: dict) -> None:
+    """m1-ko joins m1-en's coverage in window 2; its copies in window 2 and in window 4 both carry that coverage,
+    and so does a copy of m1-en, which opened it; each copy is written in its own window."""
+    m1_en, m1_ko = stories["m1-en"], stories["m1-ko"]
+
+    def copy(n: int, of: dict[str, Any]) -> dict[str, Any]:
+        return {"event_id": f"ev_{str(n) * 24}", "story_id": f"st_{str(n) * 24}", "duplicate_of": of["story_id"],
+                "duplicate_of_event": of["event_id"], "reason": "url"}
+
+    t0 = arrived(m1_en) // WINDOW * WINDOW
+    stream = (
+        TestStream()
+        .advance_watermark_to(t0)
+        .add_elements([TimestampedValue(m1_en, t0 + 10)])
+        .advance_watermark_to(t0 + WINDOW)
+        .add_elements([TimestampedValue(m1_ko, t0 + WINDOW + 10), TimestampedValue(copy(1, m1_ko), t0 + WINDOW + 20)])
+        .advance_watermark_to(t0 + 3 * WINDOW)
+        .add_elements([TimestampedValue(copy(2, m1_ko), t0 + 3 * WINDOW + 10),
+                       TimestampedValue(copy(3, m1_en), t0 + 3 * WINDOW + 10)])
+        .advance_watermark_to(t0 + 5 * WINDOW)
+        .advance_watermark_to_infinity()
+    )
+    m1 = coverage_id_of(m1_en["story_id"])
+    with streaming_pipeline() as p:
+        items = p | stream | beam.Partition(lambda r, _: int("duplicate_of" in r), 2)
+        covered = items[0] | StreamCoverage(config, WINDOW, WINDOW, "stream-1", NOW)
+        copies = (items[1] | "WindowCopies" >> output_windowing(WINDOW, WINDOW), covered["events"]) | CoverStreamCopies(
+            WINDOW, WINDOW, 7 * 86400)
+        in_windows = copies | beam.Map(lambda r, w=beam.DoFn.WindowParam: (
+            r["event_id"], r["coverage_id"], int((float(w.start) - t0) // WINDOW)))
+        got = everything(in_windows, "Copies")
+        assert_that(got, equal_to([(f"ev_{'1' * 24}", m1, 1), (f"ev_{'2' * 24}", m1, 3), (f"ev_{'3' * 24}", m1, 3)]))

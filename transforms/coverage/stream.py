@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import FloatCoder, PickleCoder, VarIntCoder
+from apache_beam.coders import FloatCoder, PickleCoder, StrUtf8Coder, VarIntCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import userstate
 from apache_beam.transforms.window import TimestampedValue
@@ -51,7 +51,7 @@ from transforms.coverage.config import CoverageConfig
 from transforms.coverage.evidence import CoverageEvidence, coverage_id_of, record_evidence
 from transforms.coverage.keys import candidate_keys
 from transforms.coverage.members import CoverageMember, cached_verify
-from transforms.coverage.stage import CoverFn
+from transforms.coverage.stage import CoverDuplicates, CoverFn
 from transforms.stream_dedup import output_windowing
 
 Record = dict[str, Any]
@@ -306,3 +306,85 @@ class StreamCoverage(beam.PTransform):
         )
         expired = (links[CoverageLeadersFn.EXPIRED], roots[CoverageRootsFn.EXPIRED]) | "AllExpired" >> beam.Flatten()
         return {"events": covered.events, "expired": expired}
+
+
+STORY_COVERAGE_STATE = userstate.ReadModifyWriteStateSpec("story_coverage", StrUtf8Coder())
+STORY_EXPIRES_STATE = userstate.ReadModifyWriteStateSpec("story_coverage_expires", VarIntCoder())
+STORY_EXPIRY = userstate.TimerSpec("story_coverage_expiry", userstate.TimeDomain.WATERMARK)
+_STORY_COVERAGE = beam.DoFn.StateParam(STORY_COVERAGE_STATE)
+_STORY_EXPIRES = beam.DoFn.StateParam(STORY_EXPIRES_STATE)
+_STORY_EXPIRY = beam.DoFn.TimerParam(STORY_EXPIRY)
+
+
+class StoryCoverageFn(beam.DoFn):
+    """(story id, (event, coverage id) | (copy, duplicate record)) -> the copy with its story's coverage id.
+
+    State per story that *joined* a coverage (only those differ from the default ``coverage_id_of``): its
+    coverage id, ~60 bytes, cleared ``ttl_s`` after the story was written. A copy of a story written in an
+    earlier window gets that coverage; a copy of a story of its own window already has it (``CoverDuplicates``).
+    """
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_us = int(ttl_s * 1e6)
+        self.recovered = Metrics.counter(self.__class__, "copies_of_earlier_windows_covered")
+
+    def process(
+        self,
+        element: tuple[str, tuple[str, Any]],
+        timestamp: Timestamp = beam.DoFn.TimestampParam,
+        coverage: Any = _STORY_COVERAGE,
+        expires_state: Any = _STORY_EXPIRES,
+        expiry: Any = _STORY_EXPIRY,
+    ) -> Iterator[Any]:
+        _story, (kind, value) = element
+        if kind == "event":
+            coverage.write(value)
+            expires = max(expires_state.read() or 0, timestamp.micros + self.ttl_us)
+            expires_state.write(expires)
+            expiry.set(Timestamp(micros=expires))
+            return
+        stored = coverage.read()
+        if stored:
+            self.recovered.inc()
+            yield {**value, "coverage_id": stored}
+        else:
+            yield value
+
+    @userstate.on_timer(STORY_EXPIRY)
+    def expire(self, coverage: Any = _STORY_COVERAGE, expires_state: Any = _STORY_EXPIRES) -> None:
+        coverage.clear()
+        expires_state.clear()
+
+
+def _joined_coverage(record: Record) -> Iterator[tuple[str, tuple[str, str]]]:
+    if record["coverage_id"] != coverage_id_of(record["story_id"]):
+        yield record["story_id"], ("event", record["coverage_id"])
+
+
+def _copy_by_story(record: Record) -> tuple[str, tuple[str, Record]]:
+    return record["duplicate_of"], ("copy", record)
+
+
+class CoverStreamCopies(beam.PTransform):
+    """(duplicates, covered events), both in the output windows -> the duplicates with their story's
+    ``coverage_id``: batch ``CoverDuplicates`` within a window, then ``StoryCoverageFn`` for a copy whose story
+    was written in an earlier window and joined a coverage there."""
+
+    def __init__(self, window_s: float, allowed_lateness_s: float, ttl_s: float) -> None:
+        super().__init__()
+        self.windowing = functools.partial(output_windowing, window_s, allowed_lateness_s)
+        self.ttl_s = ttl_s
+
+    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+        duplicates, events = inputs
+        no_index = events | "NoIndexedStories" >> beam.FlatMap(lambda _: ())
+        copies = (duplicates, events, no_index) | "InWindow" >> CoverDuplicates()
+        return (
+            (events | "JoinedCoverage" >> beam.FlatMap(_joined_coverage),
+             copies | "CopyByStory" >> beam.Map(_copy_by_story))
+            | "Stories" >> beam.Flatten()
+            | "AcrossWindows" >> beam.WindowInto(beam.window.GlobalWindows())
+            | "KeyedStories" >> beam.Map(lambda kv: kv).with_output_types(KV[str, Any])
+            | "StoryCoverage" >> beam.ParDo(StoryCoverageFn(self.ttl_s))
+            | "BackToWindows" >> self.windowing()
+        )
