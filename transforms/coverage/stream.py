@@ -14,12 +14,17 @@ keys do (``transforms.stream_dedup.NearDupFn``), the batch steps become state:
    ``same_happening``); a pair's later *arrival* is the one linked, so nothing written is taken back. A
    linked member gives its leader place up, as in ``walk_key``. Links go out as batch ``_WalkKeyFn``'s do:
    ``(leader ref, link)`` and ``(item ref, None)``, stamped with the linked story's arrival.
-3. ``CoverageRootsFn``, keyed by member ref: whether the member was itself linked (kept ``window_days``),
-   which decides whether it is a *root* a later story may join (``leaders.candidates_of_leader``, as batch
-   ``_CandidatesFn``). An incoming link waits in state until the watermark passes its arrival, so the
-   leader's own links of the same poll are in first; then it goes out as a ``Candidate`` keyed by event id.
+3. Roots, batch ``_CandidatesFn``'s rule (``leaders.candidates_of_leader``): a leader a story may join is one
+   that was itself linked to nothing. A link whose leader arrived in the story's own output window is decided
+   there, by the batch ``_CandidatesFn`` on that window's links grouped by leader, so the leader's own links of
+   the same poll are all in. A link to a leader of an earlier window goes to ``CoverageRootsFn``, keyed by
+   member ref, whose state is whether the member was linked (kept ``window_days``); that leader's links were
+   stamped with its own, earlier arrival. (A timer waiting for the watermark would be stricter, but Beam's
+   local runner holds no watermark for a timer's output, so its candidates would miss their window.)
 4. ``Cover``: records and candidates joined per event in the output windows, then batch ``CoverFn``
    (``leaders.choose_story``): the story joins the coverage of the best root it was verified against.
+5. ``CoverStreamCopies``: batch ``CoverDuplicates`` within a window, then ``StoryCoverageFn`` (state per story
+   that joined a coverage, kept for the dedup TTL) for a copy of a story written in an earlier window.
 
 So a story in window N links to a root of window N-1 (or of the same window), with the batch job's scores,
 reasons and root rule; work per story is at most 15 keys x ``max_leaders`` verifications, state is bounded by
