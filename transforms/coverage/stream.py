@@ -42,7 +42,7 @@ from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import FloatCoder, PickleCoder, StrUtf8Coder, VarIntCoder
+from apache_beam.coders import PickleCoder, StrUtf8Coder, VarIntCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import userstate
 from apache_beam.transforms.window import TimestampedValue
@@ -107,6 +107,14 @@ def _stamp(seconds: float) -> Timestamp:
     return Timestamp(micros=round(seconds * 1e6))
 
 
+def push_expiry(expires_state: Any, expiry: Any, until_us: int) -> None:
+    """Move a key's TTL timer to ``until_us`` (event time, microseconds) unless it is set later already: the
+    timer only ever moves later, so a record arriving out of order never shortens a key's life."""
+    expires = max(expires_state.read() or 0, until_us)
+    expires_state.write(expires)
+    expiry.set(Timestamp(micros=expires))
+
+
 class StreamEvidenceFn(beam.DoFn):
     """Event record -> (event id, (record, evidence)) on ``records``; (candidate key, member state) for each key."""
 
@@ -131,7 +139,7 @@ class StreamEvidenceFn(beam.DoFn):
 
 
 LEADERS_STATE = userstate.ReadModifyWriteStateSpec("coverage_leaders", PickleCoder())
-LEADERS_EXPIRES = userstate.ReadModifyWriteStateSpec("coverage_leaders_expires", FloatCoder())
+LEADERS_EXPIRES = userstate.ReadModifyWriteStateSpec("coverage_leaders_expires", VarIntCoder())
 LEADERS_EXPIRY = userstate.TimerSpec("coverage_leaders_expiry", userstate.TimeDomain.WATERMARK)
 _LEADERS = beam.DoFn.StateParam(LEADERS_STATE)
 _LEADERS_EXPIRES = beam.DoFn.StateParam(LEADERS_EXPIRES)
@@ -183,9 +191,7 @@ class CoverageLeadersFn(beam.DoFn):
             else:
                 self.full.inc()
         leaders_state.write(tuple(m.to_state() for m in leaders))
-        expires = max(expires_state.read() or 0.0, now + self.ttl_s)
-        expires_state.write(expires)
-        expiry.set(_stamp(expires))
+        push_expiry(expires_state, expiry, _stamp(now + self.ttl_s).micros)
 
     @userstate.on_timer(LEADERS_EXPIRY)
     def expire(self, key: str = beam.DoFn.KeyParam, leaders_state: Any = _LEADERS,
@@ -248,9 +254,7 @@ class CoverageRootsFn(beam.DoFn):
         else:
             for candidate in candidates_of_leader(ref, [Link.from_wire(wire)], bool(linked.read())):
                 yield candidate.link.item[2:], candidate.to_wire()  # item refs are "n:" + event id
-        expires = max(expires_state.read() or 0, timestamp.micros + self.ttl_us)
-        expires_state.write(expires)
-        expiry.set(Timestamp(micros=expires))
+        push_expiry(expires_state, expiry, timestamp.micros + self.ttl_us)
 
     @userstate.on_timer(ROOT_EXPIRY)
     def expire(self, key: str = beam.DoFn.KeyParam, linked: Any = _LINKED,
@@ -344,9 +348,7 @@ class StoryCoverageFn(beam.DoFn):
         _story, (kind, value) = element
         if kind == "event":
             coverage.write(value)
-            expires = max(expires_state.read() or 0, timestamp.micros + self.ttl_us)
-            expires_state.write(expires)
-            expiry.set(Timestamp(micros=expires))
+            push_expiry(expires_state, expiry, timestamp.micros + self.ttl_us)
             return
         stored = coverage.read()
         if stored:
