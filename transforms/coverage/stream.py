@@ -14,9 +14,9 @@ keys do (``transforms.stream_dedup.NearDupFn``), the batch steps become state:
    ``same_happening``); a pair's later *arrival* is the one linked, so nothing written is taken back. A
    linked member gives its leader place up, as in ``walk_key``. Links go out as batch ``_WalkKeyFn``'s do:
    ``(leader ref, link)`` and ``(item ref, None)``, stamped with the linked story's arrival.
-3. Roots, batch ``_CandidatesFn``'s rule (``leaders.candidates_of_leader``): a leader a story may join is one
+3. Roots, the batch rule (``leaders.candidates_of_leader``): a leader a story may join is one
    that was itself linked to nothing. A link whose leader arrived in the story's own output window is decided
-   there, by the batch ``_CandidatesFn`` on that window's links grouped by leader, so the leader's own links of
+   there, on that window's links grouped by leader (``window_candidates``), so the leader's own links of
    the same poll are all in. A link to a leader of an earlier window goes to ``CoverageRootsFn``, keyed by
    member ref, whose state is whether the member was linked (kept ``window_days``); that leader's links were
    stamped with its own, earlier arrival. (A timer waiting for the watermark would be stricter, but Beam's
@@ -50,7 +50,6 @@ from apache_beam.typehints import KV
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms.cluster.leaders import Link, candidates_of_leader, verified_against_leaders
-from transforms.cluster.stage import _CandidatesFn
 from transforms.coverage.anchors import AnchorMatcher
 from transforms.coverage.config import CoverageConfig
 from transforms.coverage.evidence import CoverageEvidence, coverage_id_of, record_evidence
@@ -225,8 +224,17 @@ def leader_window(element: tuple[str, tuple[str, Any]], window_s: float,
         yield element
 
 
+def window_candidates(element: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple]]:
+    """(leader ref, {incoming links, its own link markers} of one output window) -> (item event id, candidate):
+    a leader of the linked story's own window is a root when the window holds no link of its own."""
+    leader, grouped = element
+    links = (Link.from_wire(w) for w in grouped["incoming"])
+    for candidate in candidates_of_leader(leader, links, bool(grouped["outgoing"])):
+        yield candidate.link.item[2:], candidate.to_wire()  # item refs are "n:" + event id
+
+
 class CoverageRootsFn(beam.DoFn):
-    """(member ref, (in, link) | (out, None)) -> (item event id, candidate): batch ``_CandidatesFn`` across windows.
+    """(member ref, (in, link) | (out, None)) -> (item event id, candidate): the batch root rule across windows.
 
     An ``out`` marks the member as linked (no root); an ``in`` is a story's link to a leader of an earlier
     window, sent on at once as a ``Candidate`` stamped with the story's arrival. The leader's own links were
@@ -303,7 +311,7 @@ class StreamCoverage(beam.PTransform):
             {"incoming": same | "Incoming" >> beam.FlatMap(lambda kv: [(kv[0], kv[1][1])] if kv[1][0] == _IN else []),
              "outgoing": same | "Outgoing" >> beam.FlatMap(lambda kv: [(kv[0], None)] if kv[1][0] == _OUT else [])}
             | "LinksByLeader" >> beam.CoGroupByKey()
-            | "Candidates" >> beam.ParDo(_CandidatesFn())
+            | "Candidates" >> beam.FlatMap(window_candidates)
         )
         candidates = (roots.candidates | "WindowCandidates" >> self.windowing(), in_window) | beam.Flatten()
         covered = (
