@@ -54,7 +54,7 @@ from apache_beam.typehints import KV
 from pipelines.batch import add_ingest_options, add_lock_options, new_run_id, unknown_beam_args
 from pipelines.preflight import OneLineParser, preflight, prog_name
 from transforms.coverage import load_coverage_config
-from transforms.coverage.stage import CoverDuplicates, LinkCoverage
+from transforms.coverage.stream import CoverStreamCopies, StreamCoverage
 from transforms.embargo import HoldEmbargoedStream
 from transforms.fetch import FetchPolicy
 from transforms.items import ParseAndNormalize, guarded
@@ -169,13 +169,13 @@ def build_pipeline(
         band_seeds = pipeline | "BandSeeds" >> SeedBands(index_dir, near_dup.config, launched)
     deduped = embargo["due"] | "Dedup" >> StreamDedup(config.dedup_ttl_s, seeds, near_dup, band_seeds)
     tagged = guarded(deduped["events"], "tag", "Tag", TagEventsFn(config.topics), rejects, run.run_id)
-    # Coverage is linked within each output window (no coverage index in streaming yet).
-    covered = (tagged | "WindowTagged" >> windowing()
-               | "LinkCoverage" >> LinkCoverage(load_coverage_config(), None, run.run_id, utc_now()))
+    # Coverage across windows: each coverage key's leaders in state for window_days (no coverage index read).
+    covered = tagged | "Coverage" >> StreamCoverage(
+        load_coverage_config(), config.window_s, config.allowed_lateness_s, run.run_id, utc_now())
     events = guarded(covered["events"], "validate", "ValidateEvents", ValidateFn("event"), rejects, run.run_id)
     copies = (
-        (deduped["duplicates"] | "WindowDuplicates" >> windowing(), covered["events"], covered["indexed"])
-        | "CoverDuplicates" >> CoverDuplicates()
+        (deduped["duplicates"] | "WindowDuplicates" >> windowing(), covered["events"])
+        | "CoverDuplicates" >> CoverStreamCopies(config.window_s, config.allowed_lateness_s, config.dedup_ttl_s)
     )
     duplicates = guarded(copies, "validate", "ValidateDuplicates", ValidateFn("duplicate"), rejects, run.run_id)
     # Rejects come from global-window stages and from the windowed near-dup join: align them first.

@@ -19,6 +19,8 @@ every language. One module per concern:
 - ``index``: the coverage index of earlier runs (one line per story), read by key and committed after the
   run's manifest, like the story index.
 - ``stage``: the Beam composites ``LinkCoverage`` (events) and ``CoverDuplicates`` (their copies).
+- ``stream``: the streaming job's ``StreamCoverage`` and ``CoverStreamCopies``: each key's leaders as keyed
+  state with a ``window_days`` TTL, so a story links to one of an earlier window.
 
 Cost is bounded the same way as story clustering: per story one pass over its text and at most
 C(``max_key_facts``, 2) = 15 keys; it is verified against at most ``max_leaders`` leaders in each of its

@@ -128,7 +128,7 @@ class _WalkKeyFn(beam.DoFn):
             yield link.item, None
 
 
-class _CoverFn(beam.DoFn):
+class CoverFn(beam.DoFn):
     """(event id, {record, candidates}) -> the record with its coverage; tagged: its coverage index entry."""
 
     INDEX = "index_updates"
@@ -186,10 +186,10 @@ class LinkCoverage(beam.PTransform):
         covered = (
             {"record": items.records, "candidates": candidates}
             | "JoinRecords" >> beam.CoGroupByKey()
-            | "Cover" >> beam.ParDo(_CoverFn(config, self.run_id, self.now)).with_outputs(_CoverFn.INDEX,
+            | "Cover" >> beam.ParDo(CoverFn(config, self.run_id, self.now)).with_outputs(CoverFn.INDEX,
                                                                                           main="events")
         )
-        return {"events": covered.events, "index_updates": covered[_CoverFn.INDEX], "indexed": indexed}
+        return {"events": covered.events, "index_updates": covered[CoverFn.INDEX], "indexed": indexed}
 
 
 def _cover_copies(element: tuple[str, dict[str, list]]) -> Iterator[Record]:
