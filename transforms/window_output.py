@@ -34,7 +34,7 @@ from apache_beam.options.value_provider import StaticValueProvider
 from apache_beam.transforms.window import GlobalWindow
 
 from transforms.fetch_state import FetchReport, summarize_reports, write_fetch_state
-from transforms.manifest import RunInfo, build_manifest, duplicate_count_keys, event_count_keys, reject_count_keys
+from transforms.manifest import RunInfo, build_manifest
 from transforms.model import ingest_time, rfc3339
 from transforms.parquet import DATASET as PARQUET_DATASET
 from transforms.parquet import ParquetSink, event_arrow_schema
@@ -116,12 +116,6 @@ class WriteWindowedDataset(beam.PTransform):
                 temp_directory=StaticValueProvider(str, self.temp_dir), shards=1)
             | "Paths" >> beam.Map(lambda result, base=self.base: FileSystems.join(base, result.file_name))
         )
-
-
-def record_count_keys(record: dict[str, Any], dataset: str) -> Iterator[tuple[str, ...]]:
-    """The batch manifest's count keys of one written record (``transforms.manifest``)."""
-    keys = {"events": event_count_keys, "duplicates": duplicate_count_keys, "rejects": reject_count_keys}[dataset]
-    yield from keys(record)
 
 
 def latest_states(reports: Iterable[FetchReport]) -> list[Any]:
