@@ -81,8 +81,8 @@ from transforms.stream_dedup import (
 from transforms.tag import TagEventsFn
 from transforms.ticks import KeepRunLockFn, Ticks, request_stop, stop_marker
 from transforms.validate import ValidateFn
-from transforms.window_output import DATASETS, CommitWindows, WriteWindowedDataset
-from transforms.write import read_text, staging_dir
+from transforms.window_output import CommitWindows, WriteWindowedDataset
+from transforms.write import DATASETS, read_text, staging_dir
 
 log = logging.getLogger(__name__)
 

@@ -41,8 +41,6 @@ from transforms.parquet import ParquetSink, event_arrow_schema
 from transforms.stream_dedup import output_windowing
 from transforms.write import to_json_line, write_success_markers, write_text
 
-DATASETS = ("events", "duplicates", "rejects")
-
 
 def window_name(start: datetime, end: datetime) -> str:
     """``HHMMSS-HHMMSS``: the window in a file name (the date is the ``dt=`` folder)."""
