@@ -65,6 +65,7 @@ from apache_beam.typehints import KV
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from transforms.dedup import DEDUP_KEYS, duplicate_record, guid_key, url_key, version_rank
+from transforms.model import event_seconds
 from transforms.normalize import content_hash
 
 log = logging.getLogger(__name__)
@@ -299,7 +300,7 @@ class ClaimKeysFn(beam.DoFn):
         seeds: dict[str, tuple] | None = None,
     ) -> Iterator[Any]:
         key, record = element
-        now = timestamp.micros / 1e6
+        now = event_seconds(timestamp)
         stored = claim_state.read()
         if stored is None and seeds and key in seeds:
             stored = seeds[key]
@@ -451,7 +452,7 @@ class FingerprintFn(beam.DoFn):
             self.too_short.inc()
         else:
             self.fingerprinted.inc()
-        wire = Member(timestamp.micros / 1e6, fp).to_wire()
+        wire = Member(event_seconds(timestamp), fp).to_wire()
         for key in fp.keys:
             yield key, wire
 
@@ -497,7 +498,7 @@ class NearDupFn(beam.DoFn):
     ) -> Iterator[Any]:
         assert self._same_story is not None
         member = Member.from_wire(element[1])
-        now = max(timestamp.micros / 1e6, member.arrived)
+        now = max(event_seconds(timestamp), member.arrived)
         stored_expires, stored = band_state.read() or (0.0, ())
         members = [Member.from_wire(m) for m in stored if now - m[0] < self.ttl_s]
         copies = set()
