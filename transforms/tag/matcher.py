@@ -11,12 +11,8 @@ from typing import Any
 
 import ahocorasick_rs
 
-from transforms.korean import KO_PARTICLES
+from transforms.korean import KO_PARTICLES  # endings that may follow a short country name, shared with clustering
 from transforms.tag.text import _LANGUAGE_GROUPS, _SCRIPTS, _WORD_TAIL, LANGUAGES, _is_hangul, _normalize_pattern
-
-# Korean endings that may follow a short pycountry name (see transforms/korean.py, shared with clustering).
-_KO_PARTICLES = KO_PARTICLES
-
 
 _PLACE_LAYER = 0
 _TOPIC_LAYER = 1
@@ -226,7 +222,7 @@ def _accept(t: _Target, text: str, folded: str, start: int, stop: int) -> bool:
         return False
     if t.ko_particle and stop < len(folded):
         nxt = folded[stop]
-        if _is_hangul(nxt) and nxt not in _KO_PARTICLES:
+        if _is_hangul(nxt) and nxt not in KO_PARTICLES:
             return False
     return True
 

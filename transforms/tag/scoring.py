@@ -331,9 +331,8 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
     # A story whose body has a dateline of its own (summary and body both given) is weighed one by one throughout.
     head_end = _head_end(doc)
     body_segment = bisect_right(segment_starts, head_end) - 1
-    one_by_one = len(mentions)
-    if "dateline" not in segment_roles[body_segment:]:
-        one_by_one = bisect_left([m[2] for m in mentions], head_end)
+    body_first = bisect_left([m[2] for m in mentions], head_end)  # the first body mention
+    one_by_one = len(mentions) if "dateline" in segment_roles[body_segment:] else body_first
     roles = [segment_roles[bisect_right(segment_starts, m[2]) - 1] for m in mentions[:one_by_one]]
     dateline_codes = {dateline_country} if dateline_country else set()
     if "dateline" in segment_roles:
@@ -357,7 +356,6 @@ def score_countries(tagger: Tagger, doc: _Doc, place: list[tuple[int, int, tuple
         tagger._topic_countries.intersection(mentions[i][0] for i in sources) - primary_codes)
     candidates: list[int] = []
     if suspects:
-        body_first = bisect_left([m[2] for m in mentions], head_end)
         candidates = [i for i in range(body_first, len(mentions)) if mentions[i][0] in suspects]
     if candidates:
         cues.extend(tagger._cue_matcher, doc, head_end)
