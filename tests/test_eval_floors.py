@@ -42,7 +42,7 @@ FLOORS_OWN = {  # own texts only: always checked
     "other": (0.99, 0.99, 0.99, 0.99),
 }
 FLOORS_ALL = {  # own texts + corpus items: checked when ../shared/corpus is present
-    "en": (0.99, 0.99, 0.99, 0.97),
+    "en": (0.99, 0.99, 0.99, 0.98),
     "fr": (0.99, 0.99, 0.99, 0.98),
     "ru": (0.99, 0.97, 0.99, 0.98),
     "uk": (0.99, 0.99, 0.99, 0.99),
