@@ -318,11 +318,10 @@ class StreamCoverage(beam.PTransform):
             {"record": items[StreamEvidenceFn.RECORDS] | "WindowRecords" >> self.windowing(),
              "candidates": candidates}
             | "JoinRecords" >> beam.CoGroupByKey()
-            | "Cover" >> beam.ParDo(CoverFn(config, self.run_id, self.now)).with_outputs(CoverFn.INDEX,
-                                                                                          main="events")
+            | "Cover" >> beam.ParDo(CoverFn(config, self.run_id, self.now, index=False))  # no index in a stream
         )
         expired = (links[CoverageLeadersFn.EXPIRED], roots[CoverageRootsFn.EXPIRED]) | "AllExpired" >> beam.Flatten()
-        return {"events": covered.events, "expired": expired}
+        return {"events": covered, "expired": expired}
 
 
 STORY_COVERAGE_STATE = userstate.ReadModifyWriteStateSpec("story_coverage", StrUtf8Coder())
