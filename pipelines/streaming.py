@@ -171,7 +171,7 @@ def build_pipeline(
     tagged = guarded(deduped["events"], "tag", "Tag", TagEventsFn(config.topics), rejects, run.run_id)
     # Coverage across windows: each coverage key's leaders in state for window_days (no coverage index read).
     covered = tagged | "Coverage" >> StreamCoverage(
-        load_coverage_config(), config.window_s, config.allowed_lateness_s, run.run_id, utc_now())
+        load_coverage_config(), config.window_s, config.allowed_lateness_s)
     events = guarded(covered["events"], "validate", "ValidateEvents", ValidateFn("event"), rejects, run.run_id)
     copies = (
         (deduped["duplicates"] | "WindowDuplicates" >> windowing(), covered["events"])

@@ -21,7 +21,6 @@ from transforms.coverage.keys import candidate_keys
 from transforms.coverage.stream import ArrivedMember, CoverStreamCopies, StreamCoverage
 from transforms.stream_dedup import output_windowing
 
-NOW = datetime(2026, 11, 6, tzinfo=UTC)
 WINDOW = 300.0
 
 
@@ -72,7 +71,7 @@ def test_a_story_joins_the_coverage_of_a_story_of_an_earlier_window(config: Cove
     )
     m1 = coverage_id_of(m1_en["story_id"])
     with streaming_pipeline() as p:
-        covered = p | stream | StreamCoverage(config, WINDOW, WINDOW, "stream-1", NOW)
+        covered = p | stream | StreamCoverage(config, WINDOW, WINDOW)
         assert_that(coverage_of(covered), equal_to([
             (m1_en["event_id"], m1, None),
             (p1_en["event_id"], coverage_id_of(p1_en["story_id"]), None),
@@ -101,7 +100,7 @@ def test_a_story_linked_elsewhere_is_no_root_to_join(config: CoverageConfig, sto
     )
     p1 = coverage_id_of(p1_en["story_id"])
     with streaming_pipeline() as p:
-        covered = p | stream | StreamCoverage(config, WINDOW, WINDOW, "stream-1", NOW)
+        covered = p | stream | StreamCoverage(config, WINDOW, WINDOW)
         got = everything(covered["events"], "Events") | beam.Map(lambda r: (r["event_id"], r["coverage_id"]))
         assert_that(got, equal_to([(p1_en["event_id"], p1), (p1_ru["event_id"], p1), (p1_fr["event_id"], p1)]))
 
@@ -182,7 +181,7 @@ def test_state_stays_flat_over_days_and_is_gone_after_the_ttl(config: CoverageCo
         assert live[1:-1] == [live[1]] * (days - 2) and 0 < live[0] <= live[1], live
 
     with streaming_pipeline() as p:
-        covered = p | stream | StreamCoverage(short, WINDOW, WINDOW, "stream-1", NOW)
+        covered = p | stream | StreamCoverage(short, WINDOW, WINDOW)
         cleared = (covered["expired"]
                    | "Marks" >> beam.Map(lambda key, ts=beam.DoFn.TimestampParam: (key, float(ts)))
                    | beam.WindowInto(beam.window.GlobalWindows()))
@@ -219,7 +218,7 @@ def test_copies_get_their_storys_coverage_in_its_window_and_later(config: Covera
     m1 = coverage_id_of(m1_en["story_id"])
     with streaming_pipeline() as p:
         items = p | stream | beam.Partition(lambda r, _: int("duplicate_of" in r), 2)
-        covered = items[0] | StreamCoverage(config, WINDOW, WINDOW, "stream-1", NOW)
+        covered = items[0] | StreamCoverage(config, WINDOW, WINDOW)
         copies = (items[1] | "WindowCopies" >> output_windowing(WINDOW, WINDOW), covered["events"]) | CoverStreamCopies(
             WINDOW, WINDOW, 7 * 86400)
         in_windows = copies | beam.Map(lambda r, w=beam.DoFn.WindowParam: (
@@ -243,6 +242,6 @@ def test_streamed_in_publication_order_the_labelled_set_gets_the_batch_coverage(
     for t in sorted(polls):
         stream = stream.advance_watermark_to(t).add_elements([TimestampedValue(r, t) for r in polls[t]])
     with streaming_pipeline() as p:
-        covered = p | stream.advance_watermark_to_infinity() | StreamCoverage(config, WINDOW, WINDOW, "s", NOW)
+        covered = p | stream.advance_watermark_to_infinity() | StreamCoverage(config, WINDOW, WINDOW)
         got = everything(covered["events"], "Events") | beam.Map(lambda r: (r["event_id"], r["coverage_id"]))
         assert_that(got, equal_to(sorted(expected.items())))

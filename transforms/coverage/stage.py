@@ -129,11 +129,15 @@ class _WalkKeyFn(beam.DoFn):
 
 
 class CoverFn(beam.DoFn):
-    """(event id, {record, candidates}) -> the record with its coverage; tagged: its coverage index entry."""
+    """(event id, {record, candidates}) -> the record with its coverage; tagged: its coverage index entry.
+
+    Without a run (``run_id`` and ``now`` None: the streaming job, which keeps no coverage index) no index
+    entry is built.
+    """
 
     INDEX = "index_updates"
 
-    def __init__(self, config: CoverageConfig, run_id: str, now: datetime) -> None:
+    def __init__(self, config: CoverageConfig, run_id: str | None = None, now: datetime | None = None) -> None:
         self.config = config
         self.run_id = run_id
         self.now = now
@@ -147,7 +151,9 @@ class CoverFn(beam.DoFn):
             covered, evidence = covered_record(record, CoverageEvidence.from_tuple(evidence), candidates)
             (self.linked if covered["coverage_link"] else self.opened).inc()
             yield covered
-            yield beam.pvalue.TaggedOutput(self.INDEX, coverage_entry(evidence, self.now, self.run_id, self.config))
+            if self.run_id is not None and self.now is not None:
+                yield beam.pvalue.TaggedOutput(self.INDEX, coverage_entry(evidence, self.now, self.run_id,
+                                                                          self.config))
 
 
 class LinkCoverage(beam.PTransform):

@@ -38,7 +38,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
@@ -280,14 +279,11 @@ class StreamCoverage(beam.PTransform):
     ``expired`` carries the coverage keys and member refs whose state a TTL timer cleared (monitoring, tests).
     """
 
-    def __init__(self, config: CoverageConfig, window_s: float, allowed_lateness_s: float, run_id: str,
-                 now: datetime) -> None:
+    def __init__(self, config: CoverageConfig, window_s: float, allowed_lateness_s: float) -> None:
         super().__init__()
         self.config = config
         self.window_s = window_s
         self.windowing = functools.partial(output_windowing, window_s, allowed_lateness_s)
-        self.run_id = run_id
-        self.now = now
 
     def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
         config = self.config
@@ -318,11 +314,10 @@ class StreamCoverage(beam.PTransform):
             {"record": items[StreamEvidenceFn.RECORDS] | "WindowRecords" >> self.windowing(),
              "candidates": candidates}
             | "JoinRecords" >> beam.CoGroupByKey()
-            | "Cover" >> beam.ParDo(CoverFn(config, self.run_id, self.now)).with_outputs(CoverFn.INDEX,
-                                                                                          main="events")
+            | "Cover" >> beam.ParDo(CoverFn(config))  # no coverage index in a stream: no entries
         )
         expired = (links[CoverageLeadersFn.EXPIRED], roots[CoverageRootsFn.EXPIRED]) | "AllExpired" >> beam.Flatten()
-        return {"events": covered.events, "expired": expired}
+        return {"events": covered, "expired": expired}
 
 
 STORY_COVERAGE_STATE = userstate.ReadModifyWriteStateSpec("story_coverage", StrUtf8Coder())
