@@ -116,6 +116,7 @@ STORY = ("KYIV, Oct 20 (Eastwire) - Russia launched 40 drones at Kyiv overnight,
     "WATCH LIVE: THE LATEST FROM KYIV, MOSCOW AND SEOUL ON NEWSHUB TV\n" + STORY + "\nNEWSHUB PREMIUM: 1 EURO",
     STORY + "\nMORE NEWS\nZelensky meets allies in Berlin\nNorth Korea fires missile into sea",  # a sidebar
     STORY.replace("said. Air", "said. GET BREAKING NEWS IN THE NEWSHUB APP Air"),  # a promotion inside a line
+    STORY.replace("said. Air", "said. TV5 RTL9 M6 LIVE24 Air"),  # channel names: every word ends in a digit
 ])
 def test_shared_body_drops_what_a_republisher_wraps_around_a_story(wrapped: str) -> None:
     words, story = shared_body(normalize_text(wrapped)).split(), STORY.split()
