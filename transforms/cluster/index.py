@@ -16,7 +16,7 @@ import base64
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -174,15 +174,18 @@ class DecodeIndexEntryFn(beam.DoFn):
     most one repeated event, while failing would stop ingestion.
     """
 
-    def __init__(self, config: ClusterConfig, now: datetime) -> None:
+    def __init__(self, config: Any, now: datetime,
+                 to_member: Callable[[Mapping[str, Any], Any], Any] | None = None, name: str = "story index") -> None:
         self.config = config
         self.now = now
+        self.to_member = to_member or member_from_entry  # coverage reads its own index with its own members
+        self.name = name
         self.read = Metrics.counter(self.__class__, "index_entries_read")
         self.expired = Metrics.counter(self.__class__, "index_entries_expired")
         self.foreign = Metrics.counter(self.__class__, "index_entries_other_scheme")
         self.broken = Metrics.counter(self.__class__, "index_entries_unreadable")
 
-    def process(self, line: str) -> Iterator[Member]:
+    def process(self, line: str) -> Iterator[Any]:
         try:
             entry = json.loads(line)
             if entry.get("scheme") != self.config.scheme:
@@ -191,10 +194,10 @@ class DecodeIndexEntryFn(beam.DoFn):
             if entry_expired(entry, self.now, self.config.ttl_days):
                 self.expired.inc()
                 return
-            member = member_from_entry(entry, self.config)
+            member = self.to_member(entry, self.config)
         except (ValueError, KeyError, TypeError) as exc:
             self.broken.inc()
-            log.warning("story index: unreadable entry skipped (%s)", exc)
+            log.warning("%s: unreadable entry skipped (%s)", self.name, exc)
             return
         self.read.inc()
         yield member

@@ -10,23 +10,18 @@ becomes an indexed ``CoverageMember``. About 0.3 KB per story.
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
-from transforms.cluster.index import ReadStoryIndex, entry_expired
+from transforms.cluster.index import DecodeIndexEntryFn, ReadStoryIndex
 from transforms.coverage.config import CoverageConfig
 from transforms.coverage.evidence import CoverageEvidence
 from transforms.coverage.members import CoverageMember
 from transforms.model import rfc3339
-
-log = logging.getLogger(__name__)
 
 INDEX_VERSION = 1
 
@@ -53,36 +48,8 @@ def member_from_coverage_entry(entry: Mapping[str, Any], config: CoverageConfig)
     return CoverageMember(evidence, indexed=True)
 
 
-class DecodeCoverageEntryFn(beam.DoFn):
-    """Index JSON line -> indexed ``CoverageMember``; expired, foreign and unreadable lines are dropped.
-
-    Failure policy: a bad line is counted and logged, never fatal: losing one story's memory costs at most
-    one coverage left unlinked, while failing would stop ingestion.
-    """
-
-    def __init__(self, config: CoverageConfig, now: datetime) -> None:
-        self.config = config
-        self.now = now
-        self.read = Metrics.counter(self.__class__, "coverage_entries_read")
-        self.expired = Metrics.counter(self.__class__, "coverage_entries_expired")
-        self.broken = Metrics.counter(self.__class__, "coverage_entries_unreadable")
-
-    def process(self, line: str) -> Iterator[CoverageMember]:
-        try:
-            entry = json.loads(line)
-            if entry_expired(entry, self.now, self.config.ttl_days):
-                self.expired.inc()
-                return
-            member = member_from_coverage_entry(entry, self.config)
-        except (ValueError, KeyError, TypeError) as exc:
-            self.broken.inc()
-            log.warning("coverage index: unreadable entry skipped (%s)", exc)
-            return
-        self.read.inc()
-        yield member
-
-
 def read_coverage_index(index_dir: str, config: CoverageConfig, now: datetime) -> beam.PTransform:
     """PBegin -> indexed ``CoverageMember`` of every live story in the committed shards under ``index_dir``:
     the story index's reader (committed shards only, read by workers), with the coverage decoder."""
-    return ReadStoryIndex(index_dir, config, now, decode=DecodeCoverageEntryFn(config, now))
+    return ReadStoryIndex(index_dir, config, now,
+                          decode=DecodeIndexEntryFn(config, now, member_from_coverage_entry, "coverage index"))
